@@ -1,0 +1,107 @@
+// Assembles the running bot from a Config: store, sessions, outbox, grammY.
+import { Bot } from "grammy";
+import { retryTransformer } from "./api_retry.ts";
+import { COMMANDS, describe, registerCommands } from "./commands.ts";
+import type { Config } from "./config.ts";
+import { type Clock, systemClock } from "./idle_timer.ts";
+import { Outbox } from "./outbox.ts";
+import { loadPersonas } from "./personas.ts";
+import { SessionManager, type StartProcess } from "./sessions.ts";
+import { SessionStore } from "./store.ts";
+import { ClaudeProcess } from "./subprocess.ts";
+
+/** What the app needs beyond the Config; tests inject the rest. */
+export interface AppOptions {
+  config: Config;
+  /** Claude's base environment (see claudeBaseEnvironment). */
+  claudeEnv: Record<string, string>;
+  clock?: Clock;
+  startProcess?: StartProcess;
+  /** Outbox pacing; defaults suit Telegram (1 call/s per chat, 25/s in all). */
+  pacing?: { perChatIntervalMs: number; globalPerSecond: number };
+  log?: (message: string) => void;
+}
+
+/** A loaded, not yet polling bot. */
+export interface App {
+  bot: Bot;
+  sessions: SessionManager;
+  outbox: Outbox;
+  instanceId: string;
+  /** Claude pids recorded by the previous run, for the reaper. */
+  recorded: { pid: number; startTime: string }[];
+  /** Starts long polling; resolves once the first getUpdates is under way. */
+  start(): Promise<void>;
+  /** Stops polling, then every Claude process; persists state. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Loads state and builds the bot.
+ * @throws {StoreWriteError} or a Deno error when DATA_DIR is not usable
+ */
+export async function createApp(options: AppOptions): Promise<App> {
+  const { config } = options;
+  const clock = options.clock ?? systemClock;
+  const log = options.log ?? ((message: string) => console.error(message));
+  const store = new SessionStore({ dataDir: config.dataDir });
+  await store.init();
+  const instanceId = await store.instanceId();
+  const personas = await loadPersonas(config.dataDir);
+  const sessions = new SessionManager({
+    store,
+    clock,
+    startProcess: options.startProcess ?? ((o) => ClaudeProcess.start(o)),
+    claudeBin: config.claudeBin,
+    claudeEnv: options.claudeEnv,
+    instanceId,
+    defaultIdleTimeoutMs: config.idleTimeoutMs,
+    defaultModel: config.defaultModel,
+    permissionMode: config.permissionMode,
+    allowedTools: config.allowedTools,
+    graceMs: config.shutdownGraceMs,
+    log,
+  });
+  const { recorded, quarantined } = await sessions.load();
+  for (const path of quarantined) {
+    log(`Corrupt session file moved to ${path}; the other sessions loaded`);
+  }
+  const outbox = new Outbox({ clock, ...options.pacing });
+  const bot = new Bot(config.botToken, { client: { apiRoot: config.apiRoot } });
+  bot.api.config.use(retryTransformer({ log }));
+  registerCommands(bot, {
+    sessions,
+    outbox,
+    clock,
+    allowedUserIds: config.allowedUserIds,
+    allowedChatIds: config.allowedChatIds,
+    personas,
+    apiRoot: config.apiRoot,
+    botToken: config.botToken,
+    maxUploadBytes: config.maxUploadBytes,
+    log,
+  });
+  let polling: Promise<void> | undefined;
+  return {
+    bot,
+    sessions,
+    outbox,
+    instanceId,
+    recorded,
+    async start() {
+      await bot.init();
+      bot.api.setMyCommands(COMMANDS).catch((error) =>
+        log(`setMyCommands failed: ${describe(error)}`)
+      );
+      const started = Promise.withResolvers<void>();
+      polling = bot.start({ onStart: () => started.resolve() });
+      polling.catch((error) => started.reject(error));
+      await started.promise;
+    },
+    async stop() {
+      if (bot.isRunning()) await bot.stop();
+      await polling?.catch((error) => log(`Polling ended: ${describe(error)}`));
+      await sessions.shutdown();
+    },
+  };
+}

@@ -1,0 +1,602 @@
+// The bot's Telegram face: access control, commands, messages and files;
+// turns updates into session calls and typed results and errors into text.
+import { Bot, type Context, GrammyError, HttpError } from "grammy";
+import { chatApi } from "./chat_api.ts";
+import { humanDuration, timeAgo, truncate, usd } from "./format.ts";
+import type { Clock } from "./idle_timer.ts";
+import { saveToInbox } from "./inbox.ts";
+import { KeyedLock } from "./lock.ts";
+import type { Outbox } from "./outbox.ts";
+import { type Persona, PersonasFileError, resolvePersona } from "./personas.ts";
+import { escapeHtml } from "./render.ts";
+import { TelegramReply } from "./reply.ts";
+import {
+  type OutputMode,
+  SessionExistsError,
+  type SessionManager,
+  SessionNameError,
+  type SessionView,
+  ShuttingDownError,
+  TIMEOUT_MINUTES,
+  type TurnInput,
+  UnknownSessionError,
+} from "./sessions.ts";
+import { StoreWriteError } from "./store.ts";
+
+/** What the handlers need. */
+export interface CommandsOptions {
+  sessions: SessionManager;
+  outbox: Outbox;
+  clock: Clock;
+  allowedUserIds: ReadonlySet<number>;
+  allowedChatIds: ReadonlySet<number>;
+  personas: readonly Persona[];
+  /** Bot API base URL and token, for file downloads. */
+  apiRoot: string;
+  botToken: string;
+  maxUploadBytes: number;
+  log: (message: string) => void;
+}
+
+/** The commands menu registered with setMyCommands. */
+export const COMMANDS = [
+  { command: "new", description: "New session: /new <name> [persona]" },
+  { command: "switch", description: "Switch session: /switch <name>" },
+  { command: "sessions", description: "List sessions" },
+  { command: "archive", description: "Archive a session: /archive [name]" },
+  { command: "stop", description: "Interrupt the running turn" },
+  { command: "model", description: "Show or set the model" },
+  { command: "persona", description: "Show, list or set the persona" },
+  {
+    command: "timeout",
+    description: "Show or set the idle timeout (1–120 min)",
+  },
+  { command: "mode", description: "Output mode: verbose, normal or quiet" },
+  { command: "help", description: "How to use this bot" },
+] as const;
+
+const OUTPUT_MODES: readonly OutputMode[] = ["verbose", "normal", "quiet"];
+/** Images up to this size also reach Claude as image blocks, not only as files. */
+const MAX_INLINE_IMAGE_BYTES = 5 * 1024 * 1024;
+const DOWNLOAD_TIMEOUT_MS = 120_000;
+
+const HELP = [
+  "<b>Claude Code from Telegram</b>",
+  "Send a message and Claude answers in the active session. Photos and documents are saved in the session's <code>inbox/</code> folder and Claude is told where.",
+  "",
+  "/new &lt;name&gt; [persona] — create a session and switch to it",
+  "/switch &lt;name&gt; — switch (the old one keeps running on its idle timer)",
+  "/sessions — list sessions",
+  "/archive [name] — stop and archive a session",
+  "/stop — interrupt the running turn",
+  "/model [name|default] — show or set the model",
+  "/persona [name|text|none] — show, list or set the persona",
+  `/timeout [${TIMEOUT_MINUTES.min}–${TIMEOUT_MINUTES.max}] — idle minutes before the session is suspended`,
+  "/mode [verbose|normal|quiet] — how much of Claude's work you see",
+  "",
+  "Idle sessions are suspended and resume with their full history on your next message.",
+].join("\n");
+
+/** Wires every handler onto the bot. */
+export function registerCommands(bot: Bot, options: CommandsOptions): void {
+  const { sessions, log } = options;
+  const intake = new KeyedLock<string>();
+  const refused = new Set<number>();
+
+  bot.use(async (ctx, next) => {
+    const userId = ctx.from?.id;
+    if (userId === undefined || !options.allowedUserIds.has(userId)) {
+      await refuse(ctx, refused);
+      return;
+    }
+    const chat = ctx.chat;
+    if (
+      chat && chat.type !== "private" && !options.allowedChatIds.has(chat.id)
+    ) {
+      if (ctx.callbackQuery) {
+        await ctx.answerCallbackQuery("This chat is not enabled.");
+      }
+      return;
+    }
+    await next();
+  });
+
+  const reply = (ctx: Context, html: string) =>
+    ctx.reply(html, {
+      parse_mode: "HTML",
+      message_thread_id: threadOf(ctx),
+      link_preview_options: { is_disabled: true },
+    });
+
+  /** Runs a command body; maps known errors to a short reply. */
+  const command =
+    (body: (ctx: Context, args: string) => Promise<string>) =>
+    async (ctx: Context) => {
+      const args = typeof ctx.match === "string" ? ctx.match.trim() : "";
+      try {
+        await reply(ctx, await body(ctx, args));
+      } catch (error) {
+        await reply(ctx, errorText(error, log));
+      }
+    };
+
+  bot.command(["start", "help"], command(() => Promise.resolve(HELP)));
+
+  bot.command(
+    "new",
+    command(async (ctx, args) => {
+      const [name, ...rest] = args.split(/\s+/);
+      if (!name) return "Usage: /new &lt;name&gt; [persona]";
+      let persona: { name?: string; prompt: string } | undefined;
+      if (rest.length) {
+        persona = resolvePersona(options.personas, rest.join(" "));
+        if (!persona) return unknownPersona(rest.join(" "), options.personas);
+      }
+      const view = await sessions.create(chatKeyOf(ctx), name, persona);
+      return `Created session <b>${view.name}</b>${
+        persona ? ` with persona ${escapeHtml(personaLabel(view))}` : ""
+      } and switched to it.`;
+    }),
+  );
+
+  bot.command(
+    "switch",
+    command(async (ctx, args) => {
+      if (!args || /\s/.test(args)) return "Usage: /switch &lt;name&gt;";
+      const view = await sessions.switch(chatKeyOf(ctx), args);
+      return `Switched to <b>${view.name}</b> (${stateLabel(view)}).`;
+    }),
+  );
+
+  bot.command(
+    "sessions",
+    command(async (ctx) => {
+      const chatKey = chatKeyOf(ctx);
+      const views = sessions.list(chatKey);
+      const archived = await sessions.countArchived(chatKey);
+      const now = options.clock.now();
+      const lines = views.map((v) =>
+        `${v.isActive ? "▶️" : "▫️"} <b>${v.name}</b> — ${stateLabel(v)} · ${
+          escapeHtml(personaLabel(v) || "no persona")
+        } · ${escapeHtml(v.model ?? "default model")} · ${
+          timeAgo(v.lastActiveAt, now)
+        } · ${usd(v.totalCostUsd)}${
+          v.contextUsed === undefined
+            ? ""
+            : ` · context ${Math.round(v.contextUsed * 100)}%`
+        }`
+      );
+      if (!lines.length) {
+        lines.push("No sessions yet: send a message or use /new.");
+      }
+      if (archived) {
+        lines.push(`<i>${archived} archived session(s) hidden.</i>`);
+      }
+      return lines.join("\n");
+    }),
+  );
+
+  bot.command(
+    "archive",
+    command(async (ctx, args) => {
+      if (/\s/.test(args)) return "Usage: /archive [name]";
+      const view = await sessions.archive(chatKeyOf(ctx), args || undefined);
+      return `Archived <b>${view.name}</b>; its process is stopped.${
+        view.isActive
+          ? " Your next message starts a fresh <b>default</b> session."
+          : ""
+      }`;
+    }),
+  );
+
+  bot.command(
+    "stop",
+    command(async (ctx) => {
+      const { wasBusy, dropped } = await sessions.interrupt(chatKeyOf(ctx));
+      const droppedText = dropped
+        ? ` ${dropped} queued message(s) dropped.`
+        : "";
+      return wasBusy
+        ? `Stopping…${droppedText}`
+        : `Nothing is running.${droppedText}`;
+    }),
+  );
+
+  bot.command(
+    "model",
+    command(async (ctx, args) => {
+      const chatKey = chatKeyOf(ctx);
+      if (!args) {
+        const view = sessions.active(chatKey);
+        return `Model: <b>${
+          escapeHtml(view?.model ?? "default")
+        }</b>. Set with /model &lt;name&gt; (e.g. sonnet, opus, haiku) or /model default.`;
+      }
+      if (!/^[\w.:\[\]-]{1,100}$/.test(args)) {
+        return "Usage: /model &lt;name&gt; — e.g. sonnet, opus, haiku or a full model id.";
+      }
+      const view = await sessions.setModel(
+        chatKey,
+        args === "default" ? undefined : args,
+      );
+      return `Model of <b>${view.name}</b>: <b>${
+        escapeHtml(view.model ?? "default")
+      }</b>. It applies from the next message (history is kept).`;
+    }),
+  );
+
+  bot.command(
+    "persona",
+    command(async (ctx, args) => {
+      const chatKey = chatKeyOf(ctx);
+      if (!args) {
+        const current = sessions.active(chatKey);
+        return [
+          `Persona of <b>${current?.name ?? "default"}</b>: ${
+            escapeHtml((current && personaLabel(current)) || "none")
+          }`,
+          "",
+          "Defined personas:",
+          ...options.personas.map((p) =>
+            `• <b>${p.name}</b> — ${escapeHtml(truncate(p.prompt, 80))}`
+          ),
+          "",
+          "Set with /persona &lt;name or free text&gt;, clear with /persona none.",
+        ].join("\n");
+      }
+      const persona = args === "none"
+        ? undefined
+        : resolvePersona(options.personas, args);
+      if (args !== "none" && !persona) {
+        return unknownPersona(args, options.personas);
+      }
+      const view = await sessions.setPersona(chatKey, persona);
+      return `Persona of <b>${view.name}</b>: ${
+        escapeHtml(personaLabel(view) || "none")
+      }. It applies from the next message (history is kept).`;
+    }),
+  );
+
+  bot.command(
+    "timeout",
+    command(async (ctx, args) => {
+      const chatKey = chatKeyOf(ctx);
+      const range = `${TIMEOUT_MINUTES.min}–${TIMEOUT_MINUTES.max}`;
+      if (!args) {
+        const view = sessions.active(chatKey);
+        const ms = view?.idleTimeoutMs;
+        return `Idle timeout${view ? ` of <b>${view.name}</b>` : ""}: ${
+          ms === undefined ? "default" : humanDuration(ms)
+        }. Set with /timeout &lt;${range} minutes&gt;.`;
+      }
+      const minutes = /^\d+$/.test(args) ? Number(args) : NaN;
+      if (
+        !Number.isInteger(minutes) || minutes < TIMEOUT_MINUTES.min ||
+        minutes > TIMEOUT_MINUTES.max
+      ) {
+        return `The timeout must be a whole number of minutes from ${range}; "${
+          escapeHtml(truncate(args, 20))
+        }" is not.`;
+      }
+      const view = await sessions.setIdleTimeout(chatKey, minutes);
+      return `Idle timeout of <b>${view.name}</b>: ${
+        humanDuration(view.idleTimeoutMs)
+      }.`;
+    }),
+  );
+
+  bot.command(
+    "mode",
+    command(async (ctx, args) => {
+      const chatKey = chatKeyOf(ctx);
+      const choices = OUTPUT_MODES.join(", ");
+      if (!args) {
+        return `Output mode: <b>${
+          sessions.active(chatKey)?.outputMode ?? "normal"
+        }</b>. Choices: ${choices}.`;
+      }
+      const mode = OUTPUT_MODES.find((m) => m === args);
+      if (!mode) return `Usage: /mode [${OUTPUT_MODES.join("|")}]`;
+      const view = await sessions.setOutputMode(chatKey, mode);
+      return `Output mode of <b>${view.name}</b>: <b>${view.outputMode}</b>.`;
+    }),
+  );
+
+  bot.on("message:text", async (ctx) => {
+    const text = ctx.message.text;
+    if (text.startsWith("/")) {
+      await reply(
+        ctx,
+        `Unknown command ${
+          escapeHtml(truncate(text.split(/\s/)[0], 40))
+        }. See /help.`,
+      );
+      return;
+    }
+    queueTurn(ctx, () => Promise.resolve({ text }));
+  });
+
+  bot.on("message:photo", (ctx) => {
+    const photo = ctx.message.photo.at(-1)!;
+    queueTurn(ctx, async (view) => {
+      const bytes = await download(ctx, photo.file_id, photo.file_size);
+      const path = await saveToInbox(
+        view.workDir,
+        `photo-${photo.file_unique_id}.jpg`,
+        bytes,
+      );
+      const caption = ctx.message.caption ?? "";
+      return {
+        text: `[The user sent a photo, saved as ${path}]${
+          caption ? `\n${caption}` : ""
+        }`,
+        images: bytes.length <= MAX_INLINE_IMAGE_BYTES
+          ? [{ mediaType: "image/jpeg", base64: toBase64(bytes) }]
+          : undefined,
+      };
+    });
+  });
+
+  bot.on("message:document", (ctx) => {
+    const document = ctx.message.document;
+    queueTurn(ctx, async (view) => {
+      const bytes = await download(ctx, document.file_id, document.file_size);
+      const path = await saveToInbox(
+        view.workDir,
+        document.file_name ?? "document",
+        bytes,
+      );
+      const caption = ctx.message.caption ?? "";
+      return {
+        text:
+          `[The user sent a file, saved as ${path} (${bytes.length} bytes)]${
+            caption ? `\n${caption}` : ""
+          }`,
+      };
+    });
+  });
+
+  bot.on("edited_message", async (ctx) => {
+    await reply(
+      ctx,
+      "✏️ Edits are not sent to Claude. Send the corrected message again.",
+    );
+  });
+
+  bot.on("message", async (ctx) => {
+    await reply(
+      ctx,
+      `Sorry, ${
+        messageKind(ctx)
+      } messages are not supported yet. Send text, a photo or a document.`,
+    );
+  });
+
+  bot.catch((error) => {
+    log(
+      `Update ${error.ctx.update.update_id} failed: ${describe(error.error)}`,
+    );
+  });
+
+  async function download(
+    ctx: Context,
+    fileId: string,
+    size?: number,
+  ): Promise<Uint8Array> {
+    const limit = options.maxUploadBytes;
+    if (size !== undefined && size > limit) {
+      throw new FileTooLargeError(
+        `File of ${size} bytes is over the ${limit} byte limit`,
+      );
+    }
+    const file = await ctx.api.getFile(fileId);
+    if (!file.file_path) {
+      throw new FileDownloadError("Telegram gave no file path");
+    }
+    const response = await fetch(
+      `${options.apiRoot}/file/bot${options.botToken}/${file.file_path}`,
+      { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) },
+    );
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new FileDownloadError(
+        `Download failed with status ${response.status}`,
+      );
+    }
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (bytes.length > limit) {
+      throw new FileTooLargeError(
+        `File of ${bytes.length} bytes is over the ${limit} byte limit`,
+      );
+    }
+    return bytes;
+  }
+
+  /**
+   * Prepares the input (downloads run here) and starts the turn, in arrival
+   * order per chat, without holding up the update loop.
+   */
+  function queueTurn(
+    ctx: Context,
+    prepare: (view: SessionView) => Promise<TurnInput>,
+  ): void {
+    const chatKey = chatKeyOf(ctx);
+    const chatId = ctx.chat!.id;
+    const api = chatApi(ctx.api, chatId, threadOf(ctx));
+    intake.run(chatKey, async () => {
+      let view: SessionView;
+      let input: TurnInput;
+      try {
+        view = await sessions.ensureActive(chatKey);
+        input = await prepare(view);
+      } catch (error) {
+        await options.outbox.enqueue(
+          chatKey,
+          () => api.sendText(errorText(error, log), { html: true }),
+        );
+        return;
+      }
+      const turn = new TelegramReply({
+        api,
+        outbox: options.outbox,
+        chatKey,
+        clock: options.clock,
+        mode: view.outputMode,
+        log,
+      });
+      sessions.send(chatKey, input, turn).catch(async (error) => {
+        turn.update({ type: "done", outcome: { kind: "cancelled" } });
+        await options.outbox.enqueue(
+          chatKey,
+          () => api.sendText(errorText(error, log), { html: true }),
+        );
+      }).catch((error) =>
+        log(`Turn in chat ${chatKey} failed: ${describe(error)}`)
+      );
+    }).catch((error) =>
+      log(`Intake in chat ${chatKey} failed: ${describe(error)}`)
+    );
+  }
+
+  /** The one mapping from errors to chat text. */
+  function errorText(error: unknown, log: (message: string) => void): string {
+    if (error instanceof SessionNameError) {
+      return `"${
+        escapeHtml(truncate(error.sessionName, 40))
+      }" is not a valid session name: use 1–32 letters, digits, _ or -.`;
+    }
+    if (error instanceof UnknownSessionError) {
+      return `There is no session named "${
+        escapeHtml(truncate(error.sessionName, 40))
+      }". /sessions lists them.`;
+    }
+    if (error instanceof SessionExistsError) {
+      return `A session named <b>${error.sessionName}</b> already exists: /switch ${error.sessionName}`;
+    }
+    if (error instanceof ShuttingDownError) {
+      return "The bot is restarting; please send that again in a moment.";
+    }
+    if (error instanceof StoreWriteError) {
+      log(error.message);
+      return "⚠️ Could not save to the data directory (disk full or read-only?). Nothing was changed.";
+    }
+    if (error instanceof FileTooLargeError) {
+      return `That file is too large: the limit is ${
+        Math.round(options.maxUploadBytes / 1024 / 1024)
+      } MB (MAX_UPLOAD_MB).`;
+    }
+    if (error instanceof PersonasFileError) {
+      log(error.message);
+      return "⚠️ personas.json in the data directory is invalid; see the log.";
+    }
+    if (
+      error instanceof FileDownloadError || error instanceof HttpError ||
+      error instanceof GrammyError
+    ) {
+      log(describe(error));
+      return "⚠️ Telegram did not deliver the file; please try again.";
+    }
+    log(`Unexpected error: ${describe(error)}`);
+    return "⚠️ Something went wrong; the details are in the bot's log.";
+  }
+}
+
+/** A file over MAX_UPLOAD_MB. */
+class FileTooLargeError extends Error {
+  override name = "FileTooLargeError";
+}
+
+/** Telegram did not hand over a file. */
+class FileDownloadError extends Error {
+  override name = "FileDownloadError";
+}
+
+/** One chat session space: a chat, or a forum topic inside it. */
+export function chatKeyOf(ctx: Context): string {
+  const chatId = ctx.chat!.id;
+  const thread = threadOf(ctx);
+  return thread === undefined ? `${chatId}` : `${chatId}:${thread}`;
+}
+
+function threadOf(ctx: Context): number | undefined {
+  const message = ctx.msg;
+  return message && "is_topic_message" in message && message.is_topic_message
+    ? message.message_thread_id
+    : undefined;
+}
+
+/** Answers strangers once per run (with their id, so the owner can add them); silence after. */
+async function refuse(ctx: Context, refused: Set<number>): Promise<void> {
+  if (ctx.callbackQuery) {
+    await ctx.answerCallbackQuery("You are not allowed to use this bot.");
+    return;
+  }
+  const userId = ctx.from?.id;
+  if (
+    userId === undefined || ctx.chat?.type !== "private" || refused.has(userId)
+  ) return;
+  refused.add(userId);
+  await ctx.reply(
+    `Sorry, this bot is private. Your Telegram user id is ${userId}; the owner can add it to ALLOWED_USER_IDS.`,
+  );
+}
+
+function stateLabel(view: SessionView): string {
+  switch (view.state) {
+    case "busy":
+      return "LIVE, working";
+    case "running":
+      return "LIVE";
+    case "suspended":
+      return "IDLE (suspended)";
+  }
+}
+
+function personaLabel(view: SessionView): string {
+  return view.personaName ??
+    (view.systemPrompt ? truncate(view.systemPrompt, 40) : "");
+}
+
+function unknownPersona(text: string, personas: readonly Persona[]): string {
+  return `No persona named "${escapeHtml(truncate(text, 40))}". Defined: ${
+    personas.map((p) => p.name).join(", ")
+  }. Or give a whole sentence to use as the system prompt.`;
+}
+
+function messageKind(ctx: Context): string {
+  const message = ctx.message ?? {};
+  const kinds = [
+    "sticker",
+    "voice",
+    "video",
+    "video_note",
+    "audio",
+    "animation",
+    "location",
+    "venue",
+    "contact",
+    "poll",
+    "dice",
+    "game",
+  ];
+  return (kinds.find((k) => k in message) ?? "these").replace("_", " ");
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+/** An error for the log: grammY errors carry request URLs with the token, so only their codes and descriptions are kept. */
+export function describe(error: unknown): string {
+  if (error instanceof GrammyError) {
+    return `GrammyError ${error.method}: ${error.error_code} ${error.description}`;
+  }
+  if (error instanceof HttpError) return `HttpError: ${error.message}`;
+  return error instanceof Error
+    ? (error.stack ?? error.message)
+    : String(error);
+}

@@ -1,0 +1,169 @@
+// Validates the bot's environment into a typed Config, naming the bad variable.
+import { isAbsolute, resolve } from "node:path";
+import { z } from "zod";
+
+/** Claude Code permission modes the CLI accepts for `--permission-mode`. */
+export const PERMISSION_MODES = [
+  "acceptEdits",
+  "auto",
+  "bypassPermissions",
+  "default",
+  "dontAsk",
+  "plan",
+] as const;
+
+/** One of the CLI's permission modes. */
+export type PermissionMode = typeof PERMISSION_MODES[number];
+
+/** Every environment variable the bot itself reads; none of them reaches Claude. */
+export const BOT_ENV_VARS = [
+  "TELEGRAM_BOT_TOKEN",
+  "TELEGRAM_API_ROOT",
+  "ALLOWED_USER_IDS",
+  "ALLOWED_CHAT_IDS",
+  "CLAUDE_BIN",
+  "DATA_DIR",
+  "IDLE_TIMEOUT_SECONDS",
+  "SHUTDOWN_GRACE_SECONDS",
+  "CLAUDE_PERMISSION_MODE",
+  "CLAUDE_MODEL",
+  "CLAUDE_ALLOWED_TOOLS",
+  "MAX_UPLOAD_MB",
+  "HUNG_TURN_MINUTES",
+] as const;
+
+/** The bot's validated settings. */
+export interface Config {
+  botToken: string;
+  /** Bot API base URL without a trailing slash. */
+  apiRoot: string;
+  allowedUserIds: ReadonlySet<number>;
+  /** Group chats the bot acts in; private chats with allowed users always work. */
+  allowedChatIds: ReadonlySet<number>;
+  claudeBin: string;
+  /** Absolute path of the data directory. */
+  dataDir: string;
+  idleTimeoutMs: number;
+  shutdownGraceMs: number;
+  permissionMode: PermissionMode;
+  /** Model for new sessions; undefined lets the CLI choose. */
+  defaultModel?: string;
+  allowedTools: string[];
+  maxUploadBytes: number;
+  /** Silence in a running turn after which the user is told it seems stuck. */
+  hungTurnMs: number;
+}
+
+const integerIn = (min: number, max: number) =>
+  z.string().trim().regex(/^\d+$/, "must be a whole number").transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const idList = z.string().transform((text, ctx) => {
+  const ids = text.split(",").map((part) => part.trim()).filter(Boolean);
+  const bad = ids.find((id) => !/^-?\d{1,20}$/.test(id));
+  if (bad !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message: `"${bad}" is not a numeric Telegram id`,
+    });
+    return z.NEVER;
+  }
+  return new Set(ids.map(Number));
+});
+
+const envSchema = z.object({
+  TELEGRAM_BOT_TOKEN: z.string({ error: "is required" }).trim().regex(
+    /^\d+:[\w-]{20,}$/,
+    "does not look like a bot token (123456:ABC…)",
+  ),
+  ALLOWED_USER_IDS: idList.refine((ids) => ids.size > 0, {
+    error: "must list at least one Telegram user id",
+  }),
+  ALLOWED_CHAT_IDS: idList.default(new Set<number>()),
+  TELEGRAM_API_ROOT: z.url({
+    protocol: /^https?$/,
+    error: "must be an http(s) URL",
+  }).default("https://api.telegram.org")
+    .transform((url) => url.replace(/\/+$/, "")),
+  CLAUDE_BIN: z.string().trim().min(1).default("claude"),
+  DATA_DIR: z.string().trim().min(1).default("./data"),
+  IDLE_TIMEOUT_SECONDS: integerIn(1, 365 * 24 * 3600).default(600),
+  SHUTDOWN_GRACE_SECONDS: integerIn(0, 600).default(10),
+  CLAUDE_PERMISSION_MODE: z.enum(PERMISSION_MODES, {
+    error: `must be one of ${PERMISSION_MODES.join(", ")}`,
+  }).default("acceptEdits"),
+  CLAUDE_MODEL: z.string().trim().optional(),
+  CLAUDE_ALLOWED_TOOLS: z.string().default(""),
+  MAX_UPLOAD_MB: integerIn(1, 2000).default(20),
+  HUNG_TURN_MINUTES: integerIn(1, 24 * 60).default(10),
+});
+
+/** Thrown when the environment does not describe a usable configuration. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  /** One line per problem, each naming its variable. */
+  readonly problems: readonly string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration: ${problems.join("; ")}`);
+    this.problems = problems;
+  }
+}
+
+/**
+ * Parses the bot's configuration from environment variables.
+ * @param env variable name → value; missing and empty values count as unset
+ * @param cwd base for a relative DATA_DIR
+ * @throws {ConfigError} naming every bad variable
+ */
+export function parseConfig(
+  env: Record<string, string | undefined>,
+  cwd: string,
+): Config {
+  const present = Object.fromEntries(
+    BOT_ENV_VARS.map((name) => [name, env[name] || undefined]),
+  );
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) =>
+        `${issue.path.join(".")} ${issue.message}`
+      ),
+    );
+  }
+  const v = parsed.data;
+  return {
+    botToken: v.TELEGRAM_BOT_TOKEN,
+    apiRoot: v.TELEGRAM_API_ROOT,
+    allowedUserIds: v.ALLOWED_USER_IDS,
+    allowedChatIds: v.ALLOWED_CHAT_IDS,
+    claudeBin: v.CLAUDE_BIN,
+    dataDir: isAbsolute(v.DATA_DIR) ? v.DATA_DIR : resolve(cwd, v.DATA_DIR),
+    idleTimeoutMs: v.IDLE_TIMEOUT_SECONDS * 1000,
+    shutdownGraceMs: v.SHUTDOWN_GRACE_SECONDS * 1000,
+    permissionMode: v.CLAUDE_PERMISSION_MODE,
+    defaultModel: v.CLAUDE_MODEL || undefined,
+    allowedTools: v.CLAUDE_ALLOWED_TOOLS.split(",").map((t) => t.trim())
+      .filter(Boolean),
+    maxUploadBytes: v.MAX_UPLOAD_MB * 1024 * 1024,
+    hungTurnMs: v.HUNG_TURN_MINUTES * 60_000,
+  };
+}
+
+/**
+ * Builds the base of Claude's environment: the bot's own minus every variable
+ * the bot reads and every TELEGRAM_* one (the token above all: the model can
+ * read its environment through Bash). PATH, HOME, ANTHROPIC_*, CLAUDE_CODE_*,
+ * proxies and cloud credentials pass unchanged.
+ */
+export function claudeBaseEnvironment(
+  env: Record<string, string | undefined>,
+): Record<string, string> {
+  const botOnly = new Set<string>(BOT_ENV_VARS);
+  const result: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || botOnly.has(name)) continue;
+    if (name.startsWith("TELEGRAM_")) continue;
+    result[name] = value;
+  }
+  return result;
+}

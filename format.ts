@@ -1,0 +1,31 @@
+// Human-readable durations, times and amounts for chat text.
+
+const UNITS = [
+  { ms: 86_400_000, one: "day", many: "days" },
+  { ms: 3_600_000, one: "hour", many: "hours" },
+  { ms: 60_000, one: "min", many: "min" },
+  { ms: 1_000, one: "s", many: "s" },
+] as const;
+
+/** A duration in its largest whole unit: "45 s", "15 min", "3 hours", "2 days". */
+export function humanDuration(ms: number): string {
+  const unit = UNITS.find((u) => ms >= u.ms) ?? UNITS[UNITS.length - 1];
+  const count = Math.max(ms >= 1_000 ? 1 : 0, Math.floor(ms / unit.ms));
+  return `${count} ${count === 1 ? unit.one : unit.many}`;
+}
+
+/** How long ago a moment was: "just now", "3 min ago". */
+export function timeAgo(thenMs: number, nowMs: number): string {
+  const ms = nowMs - thenMs;
+  return ms < 5_000 ? "just now" : `${humanDuration(ms)} ago`;
+}
+
+/** Dollars with precision that suits small amounts: "$0.0123", "$4.56". */
+export function usd(amount: number): string {
+  return `$${amount < 1 ? amount.toFixed(4) : amount.toFixed(2)}`;
+}
+
+/** Shortens text to `max` characters, marking the cut with "…". */
+export function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}

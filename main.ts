@@ -1,0 +1,125 @@
+// Entry point, wiring only: config → app (state) → orphan reaper → polling →
+// signal handlers. Started by launch.ts with scoped permissions.
+import { GrammyError } from "grammy";
+import { createApp } from "./app.ts";
+import { describe } from "./commands.ts";
+import {
+  BOT_ENV_VARS,
+  claudeBaseEnvironment,
+  ConfigError,
+  parseConfig,
+} from "./config.ts";
+import { CLAUDE_ENV_OPTION } from "./launch.ts";
+import { reapOrphans } from "./reaper.ts";
+
+/** After the grace, shutdown gets this long for persisting and the bot's last calls. */
+const EXIT_MARGIN_MS = 2_000;
+const STARTUP_RETRY_MAX_MS = 60_000;
+
+function log(message: string): void {
+  console.error(`${new Date().toISOString()} ${message}`);
+}
+
+/** Reads exactly the variables the launcher allowed: ours plus those Claude inherits. */
+function readEnvironment(): Record<string, string | undefined> {
+  const claudeNames = Deno.args.find((a) => a.startsWith(CLAUDE_ENV_OPTION))
+    ?.slice(CLAUDE_ENV_OPTION.length).split(",").filter(Boolean) ?? [];
+  const env: Record<string, string | undefined> = {};
+  for (const name of new Set([...BOT_ENV_VARS, ...claudeNames])) {
+    env[name] = Deno.env.get(name);
+  }
+  return env;
+}
+
+async function main(): Promise<void> {
+  const env = readEnvironment();
+  let config;
+  try {
+    config = parseConfig(env, Deno.cwd());
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const problem of error.problems) log(`Configuration: ${problem}`);
+    Deno.exit(1);
+  }
+  let app;
+  try {
+    app = await createApp({
+      config,
+      claudeEnv: claudeBaseEnvironment(env),
+      log,
+    });
+  } catch (error) {
+    log(
+      `Cannot use DATA_DIR "${config.dataDir}" (it must be a writable directory): ${
+        error instanceof Error ? error.message : error
+      }`,
+    );
+    Deno.exit(1);
+  }
+
+  const reaped = await reapOrphans({
+    instanceId: app.instanceId,
+    claudeBin: config.claudeBin,
+    recorded: app.recorded,
+    graceMs: config.shutdownGraceMs,
+  });
+  log(
+    `Reaped ${reaped.claude} orphaned Claude and ${reaped.tools} tool process(es) of an earlier run` +
+      (reaped.spared ? `; spared ${reaped.spared} with a reused pid` : ""),
+  );
+
+  let isStopping = false;
+  const onSignal = () => {
+    if (isStopping) {
+      log("Second signal: exiting at once");
+      Deno.exit(130);
+    }
+    isStopping = true;
+    log("Shutting down: stopping polling and every Claude process");
+    const deadline = setTimeout(() => {
+      log("Shutdown took too long: exiting");
+      Deno.exit(1);
+    }, config.shutdownGraceMs + EXIT_MARGIN_MS);
+    app.stop().then(() => app.outbox.idle()).then(
+      () => {
+        clearTimeout(deadline);
+        log("Stopped cleanly");
+        Deno.exit(0);
+      },
+      (error) => {
+        log(`Shutdown failed: ${describe(error)}`);
+        Deno.exit(1);
+      },
+    );
+  };
+  Deno.addSignalListener("SIGTERM", onSignal);
+  Deno.addSignalListener("SIGINT", onSignal);
+
+  // Telegram may be unreachable at boot: keep trying, never exit for it.
+  for (
+    let delayMs = 1_000;;
+    delayMs = Math.min(delayMs * 2, STARTUP_RETRY_MAX_MS)
+  ) {
+    try {
+      await app.start();
+      break;
+    } catch (error) {
+      if (error instanceof GrammyError && error.error_code === 401) {
+        log(
+          "Telegram refused TELEGRAM_BOT_TOKEN (401 Unauthorized): check the token",
+        );
+        Deno.exit(1);
+      }
+      if (isStopping) return;
+      log(
+        `Cannot reach Telegram (${describe(error)}); retrying in ${
+          delayMs / 1000
+        } s`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+  log(`Bot @${app.bot.botInfo.username} is polling`);
+}
+
+if (import.meta.main) await main();

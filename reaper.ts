@@ -1,0 +1,75 @@
+// At start-up, stops the Claude and tool processes an earlier run of this bot
+// instance left behind (a crash or SIGKILL of the bot orphans them).
+
+import { basename } from "node:path";
+import { findMarkedProcesses, terminateProcesses } from "./process_tree.ts";
+
+/** A Claude process the bot recorded for a session (pid and ps start time at spawn). */
+export interface RecordedProcess {
+  pid: number;
+  /** as processStartTime returned it at spawn */
+  startTime: string;
+}
+
+/** What reapOrphans did, counted in processes. */
+export interface ReapReport {
+  /** Claude processes stopped */
+  claude: number;
+  /** tool processes (anything else carrying the marker) stopped */
+  tools: number;
+  /** marked processes left alone because their pid was recorded for a process with another start time */
+  spared: number;
+}
+
+/**
+ * Stops every process left by an earlier run of this bot instance: each one
+ * whose marker names `instanceId`, except those whose pid is in `recorded`
+ * with a different start time (the pid was reused). SIGTERM first, SIGKILL
+ * after `graceMs`.
+ * @param options.claudeBin CLAUDE_BIN as configured; it tells Claude processes from tool processes in the report
+ * @param options.recorded the Claude processes the earlier run recorded
+ * @throws {TypeError} when `instanceId` is empty or contains whitespace or ":"
+ * @throws {UnkillableProcessesError} when some outlive SIGKILL (see terminateProcesses)
+ */
+export async function reapOrphans(options: {
+  instanceId: string;
+  claudeBin: string;
+  recorded: RecordedProcess[];
+  graceMs: number;
+}): Promise<ReapReport> {
+  const { instanceId, claudeBin, recorded, graceMs } = options;
+  // A ":" or space would let the prefix reach markers of another instance.
+  if (instanceId === "" || /[\s:]/.test(instanceId)) {
+    throw new TypeError(`Cannot reap orphans: bad instanceId "${instanceId}"`);
+  }
+  const candidates = await findMarkedProcesses(`${instanceId}:`, {
+    prefix: true,
+  });
+  const recordedStartTimes = new Map(
+    recorded.map(({ pid, startTime }) => [pid, startTime]),
+  );
+  // A recorded pid whose start time changed now names a newer process.
+  const orphans = candidates.filter(({ pid, startTime }) =>
+    (recordedStartTimes.get(pid) ?? startTime) === startTime
+  );
+  await terminateProcesses(orphans.map(({ pid }) => pid), { graceMs });
+  const claude =
+    orphans.filter(({ args }) => isClaudeProcess(args, claudeBin)).length;
+  return {
+    claude,
+    tools: orphans.length - claude,
+    spared: candidates.length - orphans.length,
+  };
+}
+
+/**
+ * CLAUDE_BIN may be a wrapper script run by an interpreter, so every word of
+ * the command (argv before the first option) counts, not argv[0] alone. Words
+ * after it are skipped: Claude's Bash tool wrapper carries paths such as
+ * `/tmp/claude-<hex>-cwd` in its `-c` script.
+ */
+function isClaudeProcess(args: string, claudeBin: string): boolean {
+  const command = args.split(" -", 1)[0];
+  return command.includes(claudeBin) ||
+    command.split(" ").some((word) => basename(word).includes("claude"));
+}

@@ -1,0 +1,150 @@
+// Tests for reaper.ts against real spare processes carrying markers.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { MARKER_ENV, processStartTime } from "../process_tree.ts";
+import { reapOrphans } from "../reaper.ts";
+
+function spawnQuiet(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Deno.ChildProcess {
+  return new Deno.Command(command, {
+    args,
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}
+
+/** SIGKILLs each child still running and reaps it, so none outlives its test. */
+async function killAll(children: Deno.ChildProcess[]): Promise<void> {
+  for (const child of children) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // It has already exited; awaiting its status below reaps it.
+    }
+    await child.status;
+  }
+}
+
+/** A detached `setsid sleep 60` left behind the way Claude's Bash tool leaves one; resolves to its pid. */
+async function spawnOrphanSleep(env: Record<string, string>): Promise<number> {
+  const { stdout } = await new Deno.Command("bash", {
+    // bash's background child is no group leader, so setsid execs in place
+    // and $! is the sleep itself.
+    args: ["-c", "setsid sleep 60 </dev/null >/dev/null 2>&1 & echo $!"],
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return Number(new TextDecoder().decode(stdout));
+}
+
+/** SIGKILLs a process we did not spawn, unless its pid now names another process. */
+async function killOrphan(pid: number, startTime: string | undefined) {
+  if (startTime !== undefined && await processStartTime(pid) === startTime) {
+    Deno.kill(pid, "SIGKILL");
+  }
+}
+
+/** A script named `claude`, as CLAUDE_BIN may be a wrapper rather than the binary. */
+async function writeFakeClaude(dir: string): Promise<string> {
+  const path = join(dir, "claude");
+  await Deno.writeTextFile(path, '#!/bin/bash\nexec -a "$0" sleep 60\n', {
+    mode: 0o755,
+  });
+  return path;
+}
+
+Deno.test("reapOrphans() stops this instance's orphans and spares the rest", async () => {
+  const instanceId = crypto.randomUUID();
+  const marker = (sessionKey: string) => ({
+    [MARKER_ENV]: `${instanceId}:${sessionKey}`,
+  });
+  const dir = await Deno.makeTempDir();
+  const claudeBin = await writeFakeClaude(dir);
+  const claude = spawnQuiet(claudeBin, [], marker("1001/default"));
+  const claudeWithReusedPid = spawnQuiet(claudeBin, [], marker("1001/api"));
+  const unmarked = spawnQuiet("sleep", ["60"]);
+  const otherInstance = spawnQuiet("sleep", ["60"], {
+    [MARKER_ENV]: `${crypto.randomUUID()}:1001/default`,
+  });
+  const orphanPid = await spawnOrphanSleep(marker("1001/default"));
+  const orphanStartTime = await processStartTime(orphanPid);
+  try {
+    assert.notEqual(orphanStartTime, undefined);
+    const recorded = [
+      { pid: claude.pid, startTime: await processStartTime(claude.pid) },
+      { pid: claudeWithReusedPid.pid, startTime: "Thu Jan  1 00:00:00 1970" },
+      { pid: unmarked.pid, startTime: await processStartTime(unmarked.pid) },
+    ].map(({ pid, startTime }) => ({ pid, startTime: startTime ?? "" }));
+
+    const report = await reapOrphans({
+      instanceId,
+      claudeBin,
+      recorded,
+      graceMs: 5_000,
+    });
+
+    assert.deepEqual(report, { claude: 1, tools: 1, spared: 1 });
+    assert.equal((await claude.status).signal, "SIGTERM");
+    assert.equal(await processStartTime(orphanPid), undefined);
+    for (const survivor of [claudeWithReusedPid, unmarked, otherInstance]) {
+      assert.notEqual(await processStartTime(survivor.pid), undefined);
+    }
+  } finally {
+    await killOrphan(orphanPid, orphanStartTime);
+    await killAll([claude, claudeWithReusedPid, unmarked, otherInstance]);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("reapOrphans() counts Claude's Bash tool wrapper as a tool", async () => {
+  const instanceId = crypto.randomUUID();
+  // The wrapper's script names a `/tmp/claude-<hex>-cwd` file.
+  const toolWrapper = spawnQuiet("bash", [
+    "-c",
+    `exec -a "/bin/bash -c eval 'sleep 60' >| /tmp/claude-5f3a-cwd" sleep 60`,
+  ], { [MARKER_ENV]: `${instanceId}:1001/default` });
+  try {
+    const report = await reapOrphans({
+      instanceId,
+      claudeBin: "claude",
+      recorded: [],
+      graceMs: 5_000,
+    });
+    assert.deepEqual(report, { claude: 0, tools: 1, spared: 0 });
+    assert.equal((await toolWrapper.status).signal, "SIGTERM");
+  } finally {
+    await killAll([toolWrapper]);
+  }
+});
+
+Deno.test("reapOrphans() reports nothing when no orphan is left", async () => {
+  const report = await reapOrphans({
+    instanceId: crypto.randomUUID(),
+    claudeBin: "claude",
+    recorded: [],
+    graceMs: 300,
+  });
+  assert.deepEqual(report, { claude: 0, tools: 0, spared: 0 });
+});
+
+Deno.test("reapOrphans() rejects an instanceId that could match other instances", async () => {
+  for (const instanceId of ["", "a:b", "a b"]) {
+    await assert.rejects(
+      reapOrphans({
+        instanceId,
+        claudeBin: "claude",
+        recorded: [],
+        graceMs: 0,
+      }),
+      TypeError,
+    );
+  }
+});
