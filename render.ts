@@ -9,16 +9,27 @@ const LINKABLE_URL = /^(?:https?:|mailto:|tg:)/i;
 /** Characters Telegram allows in a code block's language name. */
 const LANGUAGE_DISALLOWED_CHARS = /[^A-Za-z0-9_+#.-]/g;
 
+const HTML_ESCAPES: Record<string, string> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+};
+
+/** The only named entities Telegram accepts. */
+const NAMED_ENTITIES: Record<string, string> = {
+  amp: "&",
+  gt: ">",
+  lt: "<",
+  quot: '"',
+};
+
 const HORIZONTAL_RULE = "———";
 const NESTED_LIST_INDENT = "  ";
 const TABLE_COLUMN_SEPARATOR = " | ";
 
 /** Escapes text for Telegram HTML (&, <, >). */
 export function escapeHtml(text: string): string {
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(
-    ">",
-    "&gt;",
-  );
+  return text.replace(/[&<>]/g, (char) => HTML_ESCAPES[char]);
 }
 
 /** Converts Claude's Markdown to Telegram's HTML subset. Never throws. */
@@ -50,13 +61,6 @@ export function htmlToPlainText(html: string): string {
       },
     );
 }
-
-const NAMED_ENTITIES: Record<string, string> = {
-  amp: "&",
-  gt: ">",
-  lt: "<",
-  quot: '"',
-};
 
 function escapeAttribute(value: string): string {
   return escapeHtml(value).replaceAll('"', "&quot;");
@@ -109,10 +113,9 @@ function renderQuote(tokens: readonly Token[], context: BlockContext): string {
 }
 
 function renderCodeBlock(token: Tokens.Code): string {
-  const language = (token.lang ?? "").split(/\s/, 1)[0].replace(
-    LANGUAGE_DISALLOWED_CHARS,
-    "",
-  );
+  // The info string may carry more than the language ("ts title=x").
+  const infoWord = token.lang?.split(/\s/, 1)[0] ?? "";
+  const language = infoWord.replace(LANGUAGE_DISALLOWED_CHARS, "");
   const open = language ? `<code class="language-${language}">` : "<code>";
   const code = token.text.replace(/\n+$/, "");
   return `<pre>${open}${escapeHtml(code)}</code></pre>`;
@@ -196,9 +199,7 @@ function renderInline(tokens: readonly Token[]): string {
 function renderInlineToken(token: Token): string {
   switch (token.type) {
     case "text":
-      return token.tokens
-        ? renderInline(token.tokens)
-        : escapeHtml(token.text ?? token.raw);
+      return token.tokens ? renderInline(token.tokens) : escapeHtml(token.text);
     case "escape":
       return escapeHtml(token.text);
     case "strong":
@@ -249,7 +250,6 @@ function plainInline(tokens: readonly Token[]): string {
           return token.raw;
         case "codespan":
         case "escape":
-        case "image":
           return token.text;
         case "text":
           return token.tokens ? plainInline(token.tokens) : token.text;

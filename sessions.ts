@@ -121,8 +121,21 @@ export class ShuttingDownError extends Error {
   }
 }
 
+/** The part of a ClaudeProcess sessions use; tests pass an in-memory one. */
+export type ClaudeHandle = Pick<
+  ClaudeProcess,
+  | "pid"
+  | "exited"
+  | "isAlive"
+  | "startTime"
+  | "sendUserMessage"
+  | "interrupt"
+  | "answerPermission"
+  | "stop"
+>;
+
 /** Starts a Claude process; `ClaudeProcess.start` in production. */
-export type StartProcess = (options: ClaudeProcessOptions) => ClaudeProcess;
+export type StartProcess = (options: ClaudeProcessOptions) => ClaudeHandle;
 
 /** Dependencies and defaults of the session manager. */
 export interface SessionManagerOptions {
@@ -161,7 +174,7 @@ interface Session {
   id: string;
   record: SessionRecord;
   timer: IdleTimer;
-  process?: ClaudeProcess;
+  process?: ClaudeHandle;
   /** The process was started with --resume and has not answered yet. */
   isResumeUnconfirmed: boolean;
   /** total_cost_usd is cumulative per process: the base of the next difference. */
@@ -452,6 +465,7 @@ export class SessionManager {
         await this.#stopProcess(session, { interruptFirst: true });
       }),
     );
+    await this.#options.store.flush();
   }
 
   /** Number of sessions with a live process (for logs and benchmarks). */
@@ -595,7 +609,7 @@ export class SessionManager {
     record.pidStartTime = await process.startTime();
   }
 
-  #onEvent(session: Session, process: ClaudeProcess, event: ClaudeEvent) {
+  #onEvent(session: Session, process: ClaudeHandle, event: ClaudeEvent) {
     if (session.process !== process) return;
     const turn = session.turn;
     if (!turn) {
@@ -635,7 +649,7 @@ export class SessionManager {
     );
   }
 
-  #onExit(session: Session, process: ClaudeProcess, exit: ClaudeExit): void {
+  #onExit(session: Session, process: ClaudeHandle, exit: ClaudeExit): void {
     if (session.process !== process) return;
     session.process = undefined;
     session.timer.stop();

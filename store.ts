@@ -2,6 +2,7 @@
 // written atomically (temp file, fsync, rename) so `kill -9` never corrupts it.
 import { join } from "node:path";
 import { z } from "zod";
+import { KeyedLock } from "./lock.ts";
 
 /** Lifecycle state as persisted; "live" on disk means the bot died while it ran. */
 export type StoredState = "live" | "suspended" | "archived";
@@ -69,6 +70,9 @@ function chatDirName(chatKey: string): string {
 /** Session and chat records under one data directory. */
 export class SessionStore {
   readonly dataDir: string;
+  /** Writes of one file run in call order, so the last save wins on disk. */
+  #writes = new KeyedLock<string>();
+  #inFlight = new Set<Promise<void>>();
 
   constructor(options: { dataDir: string }) {
     this.dataDir = options.dataDir;
@@ -221,8 +225,19 @@ export class SessionStore {
     return target;
   }
 
+  /** Resolves once every write started so far has finished. */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
   #writeJson(path: string, value: unknown): Promise<void> {
-    return this.#writeAtomic(path, JSON.stringify(value, null, 2) + "\n");
+    const text = JSON.stringify(value, null, 2) + "\n";
+    const write = this.#writes.run(path, () => this.#writeAtomic(path, text));
+    this.#inFlight.add(write);
+    write.finally(() => this.#inFlight.delete(write)).catch(() => {
+      // The caller handles the failure; this copy only tracks completion.
+    });
+    return write;
   }
 
   async #writeAtomic(path: string, text: string): Promise<void> {

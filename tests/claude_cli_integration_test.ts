@@ -212,7 +212,10 @@ class ClaudeUnderTest implements AsyncDisposable {
     }
   }
 
-  /** Safety net for failed tests: SIGKILL by pid, then reap. */
+  /**
+   * SIGKILLs the process by pid if it still runs, then reaps it. Tests that
+   * need a clean exit (the session file flushed) call `stop()` first.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.process.isAlive) {
       try {
@@ -242,6 +245,15 @@ function messageTexts(requestBody: unknown, role: string): string[] {
   });
 }
 
+/** The user's own prompts in a recorded API request, without CLI reminders. */
+function userPrompts(requestBody: unknown): string[] {
+  return messageTexts(requestBody, "user").filter((text) =>
+    !text.startsWith("<system-reminder>")
+  );
+}
+
+// Without the binary the tests are registered as ignored, so the run reports
+// them as skipped (never as passed) next to the warning above.
 function integrationTest(
   name: string,
   fn: () => Promise<void>,
@@ -286,12 +298,10 @@ integrationTest(
     assert.equal(second.result.sessionId, first.result.sessionId);
     assert.equal(sandbox.api.requests.length, 2);
     const secondRequest = sandbox.api.requests[1];
-    assert.deepEqual(
-      messageTexts(secondRequest, "user").filter((text) =>
-        !text.startsWith("<system-reminder>")
-      ),
-      ["first message", "second message"],
-    );
+    assert.deepEqual(userPrompts(secondRequest), [
+      "first message",
+      "second message",
+    ]);
     assert.deepEqual(messageTexts(secondRequest, "assistant"), [
       "Hello from fake API: first message",
     ]);
@@ -353,12 +363,10 @@ integrationTest(
     assert.equal(next.result.subtype, "success");
     assert.equal(next.result.sessionId, sessionId);
     const resumedRequest = sandbox.api.requests.at(-1);
-    assert.deepEqual(
-      messageTexts(resumedRequest, "user").filter((text) =>
-        !text.startsWith("<system-reminder>")
-      ),
-      ["remember the word apricot", "which word did I ask you to remember?"],
-    );
+    assert.deepEqual(userPrompts(resumedRequest), [
+      "remember the word apricot",
+      "which word did I ask you to remember?",
+    ]);
     assert.deepEqual(messageTexts(resumedRequest, "assistant"), [
       "Hello from fake API: remember the word apricot",
     ]);
