@@ -30,6 +30,8 @@ export interface App {
   instanceId: string;
   /** Claude pids recorded by the previous run, for the reaper. */
   recorded: { pid: number; startTime: string }[];
+  /** Replies still being delivered (0 when the bot is quiet). */
+  readonly activeReplies: number;
   /** Starts long polling; resolves once the first getUpdates is under way. */
   start(): Promise<void>;
   /** Stops polling, then every Claude process; persists state. */
@@ -69,7 +71,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const outbox = new Outbox({ clock, ...options.pacing });
   const bot = new Bot(config.botToken, { client: { apiRoot: config.apiRoot } });
   bot.api.config.use(retryTransformer({ log }));
-  registerCommands(bot, {
+  const commands = registerCommands(bot, {
     sessions,
     outbox,
     clock,
@@ -79,6 +81,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     apiRoot: config.apiRoot,
     botToken: config.botToken,
     maxUploadBytes: config.maxUploadBytes,
+    defaultIdleTimeoutMs: config.idleTimeoutMs,
     log,
   });
   let polling: Promise<void> | undefined;
@@ -88,6 +91,9 @@ export async function createApp(options: AppOptions): Promise<App> {
     outbox,
     instanceId,
     recorded,
+    get activeReplies() {
+      return commands.activeReplies;
+    },
     async start() {
       await bot.init();
       bot.api.setMyCommands(COMMANDS).catch((error) =>

@@ -35,6 +35,8 @@ export interface CommandsOptions {
   apiRoot: string;
   botToken: string;
   maxUploadBytes: number;
+  /** Idle timeout of sessions not yet created, for /timeout. */
+  defaultIdleTimeoutMs: number;
   log: (message: string) => void;
 }
 
@@ -77,11 +79,20 @@ const HELP = [
   "Idle sessions are suspended and resume with their full history on your next message.",
 ].join("\n");
 
+/** What the handlers report back: replies still being delivered. */
+export interface CommandsHandle {
+  readonly activeReplies: number;
+}
+
 /** Wires every handler onto the bot. */
-export function registerCommands(bot: Bot, options: CommandsOptions): void {
+export function registerCommands(
+  bot: Bot,
+  options: CommandsOptions,
+): CommandsHandle {
   const { sessions, log } = options;
   const intake = new KeyedLock<string>();
   const refused = new Set<number>();
+  let activeReplies = 0;
 
   bot.use(async (ctx, next) => {
     const userId = ctx.from?.id;
@@ -108,17 +119,28 @@ export function registerCommands(bot: Bot, options: CommandsOptions): void {
       link_preview_options: { is_disabled: true },
     });
 
-  /** Runs a command body; maps known errors to a short reply. */
-  const command =
-    (body: (ctx: Context, args: string) => Promise<string>) =>
-    async (ctx: Context) => {
-      const args = typeof ctx.match === "string" ? ctx.match.trim() : "";
+  /**
+   * Runs a command body in the chat's intake order (so "/new x" then a
+   * message sends the message to x) without holding up the update loop;
+   * maps known errors to a short reply. `immediate` commands (/stop) skip
+   * the queue: they must act while a download or turn start is pending.
+   */
+  const command = (
+    body: (ctx: Context, args: string) => Promise<string>,
+    options: { immediate?: boolean } = {},
+  ) =>
+  (ctx: Context) => {
+    const args = typeof ctx.match === "string" ? ctx.match.trim() : "";
+    const run = async () => {
       try {
         await reply(ctx, await body(ctx, args));
       } catch (error) {
         await reply(ctx, errorText(error, log));
       }
     };
+    const done = options.immediate ? run() : intake.run(chatKeyOf(ctx), run);
+    done.catch((error) => log(`Command failed: ${describe(error)}`));
+  };
 
   bot.command(["start", "help"], command(() => Promise.resolve(HELP)));
 
@@ -199,7 +221,7 @@ export function registerCommands(bot: Bot, options: CommandsOptions): void {
       return wasBusy
         ? `Stopping…${droppedText}`
         : `Nothing is running.${droppedText}`;
-    }),
+    }, { immediate: true }),
   );
 
   bot.command(
@@ -264,9 +286,9 @@ export function registerCommands(bot: Bot, options: CommandsOptions): void {
       const range = `${TIMEOUT_MINUTES.min}–${TIMEOUT_MINUTES.max}`;
       if (!args) {
         const view = sessions.active(chatKey);
-        const ms = view?.idleTimeoutMs;
-        return `Idle timeout${view ? ` of <b>${view.name}</b>` : ""}: ${
-          ms === undefined ? "default" : humanDuration(ms)
+        const ms = view?.idleTimeoutMs ?? options.defaultIdleTimeoutMs;
+        return `Idle timeout of <b>${view?.name ?? "default"}</b>: ${
+          humanDuration(ms)
         }. Set with /timeout &lt;${range} minutes&gt;.`;
       }
       const minutes = /^\d+$/.test(args) ? Number(args) : NaN;
@@ -378,6 +400,12 @@ export function registerCommands(bot: Bot, options: CommandsOptions): void {
     );
   });
 
+  return {
+    get activeReplies() {
+      return activeReplies;
+    },
+  };
+
   async function download(
     ctx: Context,
     fileId: string,
@@ -444,7 +472,9 @@ export function registerCommands(bot: Bot, options: CommandsOptions): void {
         mode: view.outputMode,
         log,
       });
-      sessions.send(chatKey, input, turn).catch(async (error) => {
+      activeReplies++;
+      turn.delivered.finally(() => activeReplies--);
+      sessions.send(chatKey, view.name, input, turn).catch(async (error) => {
         turn.update({ type: "done", outcome: { kind: "cancelled" } });
         await options.outbox.enqueue(
           chatKey,

@@ -168,6 +168,8 @@ interface ActiveTurn {
 
 interface QueuedTurn {
   isCancelled: boolean;
+  /** It reached Claude: it is the running turn, not a waiting one. */
+  isStarted: boolean;
 }
 
 interface Session {
@@ -379,20 +381,28 @@ export class SessionManager {
   }
 
   /**
-   * Runs one turn on the chat's active session (creating `default` if
-   * needed). Turns of a session run one after another in arrival order;
-   * the promise settles when this turn is done, after `sink` got "done".
+   * Queues one turn on a session (the one that was active when the message
+   * arrived: see ensureActive). Turns of a session run one after another in
+   * call order; the promise settles when this turn is done, after `sink`
+   * got "done".
    * @throws {ShuttingDownError}
+   * @throws {UnknownSessionError} when the session was archived meanwhile
    */
-  async send(
+  send(
     chatKey: string,
+    name: string,
     input: TurnInput,
     sink: TurnSink,
   ): Promise<TurnOutcome> {
-    if (this.#isShuttingDown) throw new ShuttingDownError();
-    const view = await this.ensureActive(chatKey);
-    const session = this.#require(chatKey, view.name);
-    const queued: QueuedTurn = { isCancelled: false };
+    if (this.#isShuttingDown) return Promise.reject(new ShuttingDownError());
+    let session: Session;
+    try {
+      session = this.#require(chatKey, name);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Queued synchronously, so call order is turn order.
+    const queued: QueuedTurn = { isCancelled: false, isStarted: false };
     session.queue.push(queued);
     const run = session.chain.then(() =>
       this.#runTurn(session, queued, input, sink)
@@ -400,7 +410,7 @@ export class SessionManager {
     session.chain = run.catch(() => {
       // A failed turn already reported itself; the next one must still run.
     });
-    return await run;
+    return run;
   }
 
   /**
@@ -413,7 +423,7 @@ export class SessionManager {
   ): Promise<{ wasBusy: boolean; dropped: number }> {
     const session = this.#activeSession(chatKey);
     if (!session) return { wasBusy: false, dropped: 0 };
-    const waiting = session.queue.filter((q) => !q.isCancelled);
+    const waiting = session.queue.filter((q) => !q.isCancelled && !q.isStarted);
     for (const queued of waiting) queued.isCancelled = true;
     const turn = session.turn;
     const process = session.process;
@@ -545,6 +555,7 @@ export class SessionManager {
       }
     }
     session.needsRestart = false;
+    queued.isStarted = true;
     const process = session.process!;
     const turn = newTurn(sink);
     session.turn = turn;

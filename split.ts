@@ -91,7 +91,7 @@ function skipToText(
   openTags: readonly OpenAtom[],
 ): { start: number; openTags: OpenAtom[] } {
   let index = start;
-  let tags = [...openTags];
+  const tags = [...openTags];
   for (;;) {
     const atom = atoms[index];
     if (atom?.kind === "open") {
@@ -100,7 +100,7 @@ function skipToText(
       continue;
     }
     if (atom?.kind === "close") {
-      tags = tags.slice(0, -1);
+      tags.pop();
       index++;
       continue;
     }

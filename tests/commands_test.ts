@@ -2,6 +2,7 @@
 // for each command, message and file.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { BUILT_IN_PERSONAS } from "../personas.ts";
 import { BotHarness, OWNER_ID } from "./fakes/bot_harness.ts";
 import { parseTelegramHtml } from "./fakes/telegram_html.ts";
 
@@ -51,15 +52,19 @@ Deno.test("Markdown is rendered as valid Telegram HTML and literal <, & survive"
 Deno.test("a long answer is split into valid messages, nothing lost", async () => {
   await using bot = await BotHarness.start();
   bot.api.sendText("!long 9000");
-  const done = await bot.api.waitFor(() => {
-    const texts = bot.api.messages().filter((m) => !m.deleted);
-    return texts.length >= 3 && texts.at(-1)!.text.includes("END") && texts;
-  }, { timeoutMs: 15_000 }).catch(() => bot.api.messages());
-  for (const message of done) {
+  await bot.until(
+    async () => (await bot.claudeInputs()).length > 0,
+    "the turn to start",
+  );
+  await bot.idle();
+  const messages = bot.api.messages().filter((m) => !m.deleted);
+  assert.ok(messages.length >= 3, `${messages.length} messages`);
+  for (const message of messages) {
     assert.ok(message.text.length <= 4096);
-    if (message.parse_mode === "HTML") parseTelegramHtml(message.html!);
+    assert.equal(message.parse_mode, "HTML");
+    parseTelegramHtml(message.html!);
   }
-  const total = done.map((m) => m.text).join("").length;
+  const total = messages.map((m) => m.text).join("").length;
   assert.ok(total >= 8000, `only ${total} characters arrived`);
 });
 
@@ -105,14 +110,20 @@ Deno.test("/new, /switch and /sessions manage several sessions in parallel", asy
   await bot.ask("quick", /echo: quick/);
   const list = await bot.ask("/sessions", /api/);
   assert.match(list.text, /api — LIVE, working · reviewer/);
-  assert.match(list.text, /▶️ web — LIVE · You are a terse reviewer of web/);
+  assert.match(list.text, /▶️ web — LIVE.* · You are a terse reviewer of web/);
   await bot.waitForMessage(/slow reply/);
   await bot.ask("/switch api", /Switched to api \(LIVE\)/);
   const starts = await bot.claudeStarts();
   assert.equal(starts.length, 2);
-  assert.ok(starts[0].argv.includes("--append-system-prompt"));
+  const api = starts.find((s) => s.cwd.endsWith("/api"))!;
+  const web = starts.find((s) => s.cwd.endsWith("/web"))!;
+  assert.ok(
+    api.argv.includes(
+      BUILT_IN_PERSONAS.find((p) => p.name === "reviewer")!.prompt,
+    ),
+  );
   assert.equal(
-    starts[1].argv[starts[1].argv.indexOf("--append-system-prompt") + 1],
+    web.argv[web.argv.indexOf("--append-system-prompt") + 1],
     "You are a terse reviewer of web code",
   );
 });
@@ -134,12 +145,16 @@ Deno.test("/archive stops the process and the next message starts a fresh defaul
 Deno.test("/stop interrupts the running turn and the session keeps working", async () => {
   await using bot = await BotHarness.start();
   bot.api.sendText("!hang");
-  await bot.api.waitFor(
-    async () => (await bot.claudeInputs()).length > 0 || undefined,
-    { timeoutMs: 10_000 },
-  )
-    .catch(() => undefined);
-  await bot.ask("/stop", /Stopping…/);
+  await bot.until(
+    async () => (await bot.claudeInputs()).length > 0,
+    "the turn to start",
+  );
+  const stopped = await bot.ask("/stop", /Stopping…/);
+  assert.doesNotMatch(
+    stopped.text,
+    /dropped/,
+    "the running turn is not a queued one",
+  );
   await bot.waitForMessage(/⏹ Stopped\./);
   await bot.ask("still there?", /echo: still there\?/);
   assert.equal((await bot.claudeStarts()).length, 1, "same process");
@@ -149,7 +164,8 @@ Deno.test("a crash mid-turn is reported and the next message starts Claude again
   await using bot = await BotHarness.start();
   await bot.ask("!crash", /Claude stopped unexpectedly \(exit code 3\)/);
   await bot.ask("again", /echo: again/);
-  assert.equal((await bot.claudeStarts()).length, 2);
+  const starts = await bot.claudeStarts();
+  assert.ok(starts.length >= 2, "a new process answered");
 });
 
 Deno.test("a missing CLAUDE_BIN gets a clear message and the bot keeps serving", async () => {

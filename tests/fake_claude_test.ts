@@ -313,21 +313,35 @@ Deno.test("fake claude --resume fails like the CLI without history", async (t) =
 
 Deno.test("fake claude interrupt ends the turn and keeps the process alive", async (t) => {
   await using workspace = await Workspace.create();
-  await using run = workspace.start(["--include-partial-messages"]);
+  await using run = workspace.start([
+    "--include-partial-messages",
+    "--permission-prompt-tool",
+    "stdio",
+  ]);
   const turns = [
     {
       name: "while streaming",
       message: "!slow 600000",
+      waitFor: "text_delta",
       reason: "aborted_streaming",
     },
-    { name: "while hanging", message: "!hang", reason: "aborted_streaming" },
+    {
+      name: "while hanging",
+      message: "!hang",
+      waitFor: "init",
+      reason: "aborted_streaming",
+    },
+    {
+      name: "while waiting for a permission answer",
+      message: "!ask ls",
+      waitFor: "permission_request",
+      reason: "aborted_tools",
+    },
   ];
-  for (const [i, { name, message, reason }] of turns.entries()) {
+  for (const [i, { name, message, waitFor, reason }] of turns.entries()) {
     await t.step(name, async () => {
       await run.send(userMessageLine(message));
-      await run.readUntil((event) =>
-        event.type === (message === "!hang" ? "init" : "text_delta")
-      );
+      await run.readUntil((event) => event.type === waitFor);
       await run.send(interruptRequestLine(`int-${i}`));
       const events = await run.readUntil((event) => event.type === "result");
       assert.deepEqual(events.slice(0, 2), [
@@ -461,6 +475,35 @@ Deno.test("fake claude asks permission over stdio and waits for every answer", a
     [["not today", true], ["ran: rm -i b", false]],
   );
   assert.equal(result.text, "Denied: not today\nAllowed: rm -i b");
+});
+
+Deno.test("fake claude decides without asking when no prompt is needed", async (t) => {
+  await using workspace = await Workspace.create();
+  const cases = [
+    {
+      name: "--allowedTools Bash runs the command",
+      args: ["--allowedTools", "Read", "Bash"],
+      text: "Allowed: touch a",
+    },
+    {
+      name: "no prompt tool denies it, as -p mode does",
+      args: [],
+      text: "Denied: Claude requested permissions to use Bash, but you " +
+        "haven't granted it yet.",
+    },
+  ];
+  for (const { name, args, text } of cases) {
+    await t.step(name, async () => {
+      await using run = workspace.start(args);
+      await run.send(userMessageLine("!ask touch a"));
+      const { events, result } = await run.readTurn();
+      assert.equal(
+        events.some((event) => event.type === "permission_request"),
+        false,
+      );
+      assert.equal(result.text, text);
+    });
+  }
 });
 
 Deno.test("fake claude logs argv, environment names and stdin lines", async () => {

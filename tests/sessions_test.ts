@@ -66,6 +66,16 @@ async function setUp(
   };
 }
 
+/** Sends to the chat's active session, as commands.ts does. */
+async function send(
+  env: { sessions: SessionManager },
+  input: { text: string },
+  sink: TurnSink,
+): Promise<TurnOutcome> {
+  const view = await env.sessions.ensureActive(CHAT);
+  return await env.sessions.send(CHAT, view.name, input, sink);
+}
+
 /** Lets pending promise callbacks (the lock, stop, persist) run. */
 async function settle(): Promise<void> {
   for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 0));
@@ -74,7 +84,7 @@ async function settle(): Promise<void> {
 Deno.test("SessionManager suspends a session once idle after its turn and resumes it with history", async () => {
   await using env = await setUp();
   const first = new RecordingSink();
-  await env.sessions.send(CHAT, { text: "one" }, first);
+  await send(env, { text: "one" }, first);
   assert.deepEqual(first.texts, ["echo: one"]);
   const [process] = env.claude.started;
   env.clock.advance(TIMEOUT_MS - 1);
@@ -87,7 +97,7 @@ Deno.test("SessionManager suspends a session once idle after its turn and resume
 
   env.clock.advance(15 * 60_000);
   const second = new RecordingSink();
-  await env.sessions.send(CHAT, { text: "two" }, second);
+  await send(env, { text: "two" }, second);
   const resuming = second.updates[0];
   assert.deepEqual(resuming, {
     type: "resuming",
@@ -100,11 +110,11 @@ Deno.test("SessionManager suspends a session once idle after its turn and resume
 
 Deno.test("SessionManager's idle timer counts from the end of a turn, not its start", async () => {
   await using env = await setUp();
-  await env.sessions.send(CHAT, { text: "warm up" }, new RecordingSink());
+  await send(env, { text: "warm up" }, new RecordingSink());
   const [process] = env.claude.started;
   process.autoReply = false;
   const sink = new RecordingSink();
-  const turn = env.sessions.send(CHAT, { text: "long job" }, sink);
+  const turn = send(env, { text: "long job" }, sink);
   await settle();
   env.clock.advance(3 * TIMEOUT_MS);
   await settle();
@@ -124,13 +134,13 @@ Deno.test("SessionManager: timer fires while a message arrives", async (t) => {
     "suspend holds the lock first: the message resumes, answered once",
     async () => {
       await using env = await setUp();
-      await env.sessions.send(CHAT, { text: "one" }, new RecordingSink());
+      await send(env, { text: "one" }, new RecordingSink());
       const [process] = env.claude.started;
       const gate = Promise.withResolvers<void>();
       process.stopGate = gate.promise;
       env.clock.advance(TIMEOUT_MS);
       const sink = new RecordingSink();
-      const turn = env.sessions.send(CHAT, { text: "two" }, sink);
+      const turn = send(env, { text: "two" }, sink);
       await settle();
       gate.resolve();
       await turn;
@@ -149,11 +159,11 @@ Deno.test("SessionManager: timer fires while a message arrives", async (t) => {
     "the message holds the lock first: no suspend, answered once",
     async () => {
       await using env = await setUp();
-      await env.sessions.send(CHAT, { text: "one" }, new RecordingSink());
+      await send(env, { text: "one" }, new RecordingSink());
       const [process] = env.claude.started;
       process.autoReply = false;
       const sink = new RecordingSink();
-      const turn = env.sessions.send(CHAT, { text: "two" }, sink);
+      const turn = send(env, { text: "two" }, sink);
       await settle();
       assert.deepEqual(process.inputs, ["one", "two"], "the turn has the lock");
       env.clock.advance(TIMEOUT_MS);
@@ -170,11 +180,11 @@ Deno.test("SessionManager: timer fires while a message arrives", async (t) => {
 
 Deno.test("SessionManager starts fresh when Claude refuses the resume, and keeps the message", async () => {
   await using env = await setUp(undefined, { refuseResumes: true });
-  await env.sessions.send(CHAT, { text: "one" }, new RecordingSink());
+  await send(env, { text: "one" }, new RecordingSink());
   env.clock.advance(TIMEOUT_MS);
   await settle();
   const sink = new RecordingSink();
-  await env.sessions.send(CHAT, { text: "two" }, sink);
+  await send(env, { text: "two" }, sink);
   const resumed = env.claude.started[1];
   assert.ok(resumed.options.settings.resumeSessionId);
   assert.ok(!resumed.isAlive);
@@ -196,7 +206,7 @@ Deno.test("SessionManager restores sessions, settings and the Claude id after a 
       });
       await env.sessions.setIdleTimeout(CHAT, 42);
       await env.sessions.setModel(CHAT, "sonnet");
-      await env.sessions.send(CHAT, { text: "hello" }, new RecordingSink());
+      await send(env, { text: "hello" }, new RecordingSink());
     }
     await using env = await setUp(dir);
     const view = env.sessions.active(CHAT)!;
@@ -206,7 +216,7 @@ Deno.test("SessionManager restores sessions, settings and the Claude id after a 
     assert.equal(view.personaName, "reviewer");
     assert.equal(view.state, "suspended");
     assert.ok(view.totalCostUsd > 0);
-    await env.sessions.send(CHAT, { text: "again" }, new RecordingSink());
+    await send(env, { text: "again" }, new RecordingSink());
     const [process] = env.claude.started;
     assert.ok(process.options.settings.resumeSessionId);
     assert.equal(process.options.settings.model, "sonnet");
@@ -230,7 +240,7 @@ Deno.test("SessionManager validates names and refuses duplicates", async () => {
 
 Deno.test("SessionManager: /timeout applies to the running countdown at once", async () => {
   await using env = await setUp();
-  await env.sessions.send(CHAT, { text: "one" }, new RecordingSink());
+  await send(env, { text: "one" }, new RecordingSink());
   const [process] = env.claude.started;
   env.clock.advance(2 * 60_000);
   await env.sessions.setIdleTimeout(CHAT, 1);
@@ -245,11 +255,11 @@ Deno.test("SessionManager: /timeout applies to the running countdown at once", a
 
 Deno.test("SessionManager: switching leaves the old process on its own timer; archive stops it", async () => {
   await using env = await setUp();
-  await env.sessions.send(CHAT, { text: "in default" }, new RecordingSink());
+  await send(env, { text: "in default" }, new RecordingSink());
   await env.sessions.create(CHAT, "other");
   const [first] = env.claude.started;
   assert.ok(first.isAlive, "switching away does not stop it");
-  await env.sessions.send(CHAT, { text: "in other" }, new RecordingSink());
+  await send(env, { text: "in other" }, new RecordingSink());
   await env.sessions.archive(CHAT, "default");
   assert.ok(!first.isAlive, "archive stops it");
   assert.deepEqual(env.sessions.list(CHAT).map((v) => v.name), ["other"]);
@@ -257,14 +267,14 @@ Deno.test("SessionManager: switching leaves the old process on its own timer; ar
 
 Deno.test("SessionManager: a model change restarts the process at the next turn with resume", async () => {
   await using env = await setUp();
-  await env.sessions.send(CHAT, { text: "one" }, new RecordingSink());
+  await send(env, { text: "one" }, new RecordingSink());
   await env.sessions.setModel(CHAT, "haiku");
   assert.ok(
     env.claude.started[0].isAlive,
     "applies at the next turn, not at once",
   );
   const sink = new RecordingSink();
-  await env.sessions.send(CHAT, { text: "two" }, sink);
+  await send(env, { text: "two" }, sink);
   const [old, next] = env.claude.started;
   assert.ok(!old.isAlive);
   assert.equal(next.options.settings.model, "haiku");
@@ -278,7 +288,7 @@ Deno.test("SessionManager: a model change restarts the process at the next turn 
 Deno.test("SessionManager: per-turn cost is the difference of the CLI's cumulative totals", async () => {
   await using env = await setUp();
   for (const text of ["a", "b", "c"]) {
-    await env.sessions.send(CHAT, { text }, new RecordingSink());
+    await send(env, { text }, new RecordingSink());
   }
   const view = env.sessions.active(CHAT)!;
   assert.equal(view.turns, 3);
@@ -288,15 +298,15 @@ Deno.test("SessionManager: per-turn cost is the difference of the CLI's cumulati
 
 Deno.test("SessionManager: a crash mid-turn ends the turn; the next message starts again", async () => {
   await using env = await setUp();
-  await env.sessions.send(CHAT, { text: "one" }, new RecordingSink());
+  await send(env, { text: "one" }, new RecordingSink());
   const [process] = env.claude.started;
   process.autoReply = false;
   const sink = new RecordingSink();
-  const turn = env.sessions.send(CHAT, { text: "two" }, sink);
+  const turn = send(env, { text: "two" }, sink);
   await settle();
   process.exit(3);
   assert.equal((await turn).kind, "crashed");
-  await env.sessions.send(CHAT, { text: "three" }, new RecordingSink());
+  await send(env, { text: "three" }, new RecordingSink());
   assert.equal(env.claude.live().length, 1);
   assert.equal(env.claude.started.length, 2);
 });

@@ -187,6 +187,41 @@ export class BotHarness implements AsyncDisposable {
     );
   }
 
+  /** Polls `probe` every 10 ms until it returns a truthy value; bounded by timeoutMs. */
+  async until<T>(
+    probe: () =>
+      | T
+      | undefined
+      | null
+      | false
+      | Promise<T | undefined | null | false>,
+    description: string,
+    timeoutMs = 10_000,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const value = await probe();
+      if (value) return value;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error(
+      `Timed out after ${timeoutMs} ms waiting for ${description}`,
+    );
+  }
+
+  /** Waits until no turn runs or waits in the chat and every reply is delivered. */
+  idle(chatKey = String(OWNER_ID), timeoutMs = 20_000): Promise<boolean> {
+    return this.until(
+      () =>
+        this.app.sessions.list(chatKey).every((v) =>
+          v.state !== "busy" && v.queued === 0
+        ) &&
+        this.app.activeReplies === 0 && this.app.outbox.pending === 0,
+      `chat ${chatKey} to be idle`,
+      timeoutMs,
+    );
+  }
+
   /** Stops the bot (processes included) and starts a new one on the same data. */
   async restart(): Promise<void> {
     await this.app.stop();

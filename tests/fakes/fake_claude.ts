@@ -189,6 +189,26 @@ interface Turn {
   extraFields: Json;
 }
 
+// Reads a control_response to can_use_tool; an allow's `updatedInput`
+// replaces the tool input, as it does for the real CLI.
+function permissionAnswerOf(
+  response: Json,
+  command: string,
+): PermissionAnswer {
+  const decision = (response.response ?? {}) as Json;
+  if (response.subtype === "success" && decision.behavior === "allow") {
+    const updatedInput = (decision.updatedInput ?? {}) as Json;
+    return {
+      behavior: "allow",
+      command: typeof updatedInput.command === "string"
+        ? updatedInput.command
+        : command,
+    };
+  }
+  const message = decision.message ?? response.error ?? "Permission denied";
+  return { behavior: "deny", message: String(message) };
+}
+
 function textBlock(text: string): TextBlock {
   return { type: "text", text };
 }
@@ -301,10 +321,8 @@ class FakeClaude {
   #isExiting = false;
   #current: { turn: Turn; done: Promise<void> } | undefined;
   #turns: Promise<void> = Promise.resolve();
-  readonly #pendingPermissions = new Map<
-    string,
-    (answer: PermissionAnswer) => void
-  >();
+  // The `response` object of each awaited control_response, by request id.
+  readonly #pendingPermissions = new Map<string, (response: Json) => void>();
 
   constructor(options: Options) {
     this.#options = options;
@@ -397,17 +415,7 @@ class FakeClaude {
   }
 
   #onPermissionAnswer(response: Json): void {
-    const requestId = String(response.request_id);
-    const answer = (response.response ?? {}) as Json;
-    const resolve = this.#pendingPermissions.get(requestId);
-    if (!resolve) return;
-    if (response.subtype === "success" && answer.behavior === "allow") {
-      const updatedInput = (answer.updatedInput ?? {}) as Json;
-      resolve({ behavior: "allow", command: String(updatedInput.command) });
-    } else {
-      const message = answer.message ?? response.error ?? "Permission denied";
-      resolve({ behavior: "deny", message: String(message) });
-    }
+    this.#pendingPermissions.get(String(response.request_id))?.(response);
   }
 
   async #runTurn(content: unknown): Promise<void> {
@@ -670,7 +678,7 @@ class FakeClaude {
       };
     }
     const requestId = crypto.randomUUID();
-    const answer = new Promise<PermissionAnswer>((resolve) => {
+    const response = new Promise<Json>((resolve) => {
       this.#pendingPermissions.set(requestId, resolve);
     });
     this.#print({
@@ -692,7 +700,8 @@ class FakeClaude {
       },
     }, turn);
     try {
-      return await unlessAborted(answer, turn.controller.signal);
+      const answer = await unlessAborted(response, turn.controller.signal);
+      return permissionAnswerOf(answer, command);
     } finally {
       this.#pendingPermissions.delete(requestId);
     }

@@ -35,11 +35,6 @@ const UNQUOTED_VALUE = /[^\s"'<>=`]+/y;
 const ENTITY = /&(?:#([0-9]+)|#[xX]([0-9A-Fa-f]+)|([A-Za-z][A-Za-z0-9]*));/y;
 const WHITESPACE = /\s*/y;
 
-interface OpenTag {
-  readonly name: string;
-  readonly attributes: ReadonlyMap<string, string>;
-}
-
 /**
  * Parses Telegram HTML like the Bot API does; returns the visible text.
  * @throws {SyntaxError} with a message like Telegram's "Can't parse entities: …" description when Telegram would refuse it.
@@ -52,7 +47,8 @@ class TelegramHtmlParser {
   readonly #html: string;
   #index = 0;
   #visible = "";
-  readonly #stack: OpenTag[] = [];
+  /** Names of the tags open at #index, innermost last. */
+  readonly #stack: string[] = [];
 
   constructor(html: string) {
     this.#html = html;
@@ -71,7 +67,7 @@ class TelegramHtmlParser {
     const unclosed = this.#stack.at(-1);
     if (unclosed) {
       this.#fail(
-        `Can't find end tag corresponding to start tag "${unclosed.name}"`,
+        `Can't find end tag corresponding to start tag "${unclosed}"`,
       );
     }
     return this.#visible;
@@ -94,7 +90,7 @@ class TelegramHtmlParser {
     }
     const attributes = this.#parseAttributes(name, tagStart);
     this.#checkAttributes(name, attributes, tagStart);
-    this.#stack.push({ name, attributes });
+    this.#stack.push(name);
   }
 
   #parseEndTag(tagStart: number): void {
@@ -106,10 +102,10 @@ class TelegramHtmlParser {
     this.#index++;
     const open = this.#stack.pop();
     if (!open) this.#fail(`Unexpected end tag at byte offset`, tagStart);
-    if (open.name !== name) {
+    if (open !== name) {
       this.#fail(
         `Unmatched end tag at byte offset ${this.#byteOffset(tagStart)}, ` +
-          `expected "</${open.name}>", found "</${name}>"`,
+          `expected "</${open}>", found "</${name}>"`,
       );
     }
   }
@@ -188,7 +184,7 @@ class TelegramHtmlParser {
           tagStart,
         );
       }
-      if (this.#stack.at(-1)?.name !== "pre") {
+      if (this.#stack.at(-1) !== "pre") {
         this.#fail(
           `Tag "code" with a language must be directly inside "pre" at byte offset`,
           tagStart,
