@@ -4,6 +4,7 @@ import { retryTransformer } from "./api_retry.ts";
 import { COMMANDS, describe, registerCommands } from "./commands.ts";
 import type { Config } from "./config.ts";
 import { type Clock, systemClock } from "./idle_timer.ts";
+import { InboundJournal } from "./journal.ts";
 import { Outbox } from "./outbox.ts";
 import { loadPersonas } from "./personas.ts";
 import { SessionManager, type StartProcess } from "./sessions.ts";
@@ -45,7 +46,10 @@ export interface App {
 export async function createApp(options: AppOptions): Promise<App> {
   const { config } = options;
   const clock = options.clock ?? systemClock;
-  const log = options.log ?? ((message: string) => console.error(message));
+  const write = options.log ?? ((message: string) => console.error(message));
+  // grammY errors and fetch failures can carry URLs with the token in them.
+  const log = (message: string) =>
+    write(message.replaceAll(config.botToken, "<bot token>"));
   const store = new SessionStore({ dataDir: config.dataDir });
   await store.init();
   const instanceId = await store.instanceId();
@@ -68,11 +72,15 @@ export async function createApp(options: AppOptions): Promise<App> {
   for (const path of quarantined) {
     log(`Corrupt session file moved to ${path}; the other sessions loaded`);
   }
+  const journal = new InboundJournal({ dataDir: config.dataDir });
+  const { skipped } = await journal.load();
+  for (const path of skipped) log(`Unreadable journal entry skipped: ${path}`);
   const outbox = new Outbox({ clock, ...options.pacing });
   const bot = new Bot(config.botToken, { client: { apiRoot: config.apiRoot } });
   bot.api.config.use(retryTransformer({ log }));
   const commands = registerCommands(bot, {
     sessions,
+    journal,
     outbox,
     clock,
     allowedUserIds: config.allowedUserIds,
@@ -99,6 +107,8 @@ export async function createApp(options: AppOptions): Promise<App> {
       bot.api.setMyCommands(COMMANDS).catch((error) =>
         log(`setMyCommands failed: ${describe(error)}`)
       );
+      // Before polling: replayed messages keep their place before new ones.
+      await commands.recover();
       const started = Promise.withResolvers<void>();
       polling = bot.start({ onStart: () => started.resolve() });
       polling.catch((error) => started.reject(error));

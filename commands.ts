@@ -1,15 +1,19 @@
 // The bot's Telegram face: access control, commands, messages and files;
 // turns updates into session calls and typed results and errors into text.
 import { Bot, type Context, GrammyError, HttpError } from "grammy";
-import { chatApi } from "./chat_api.ts";
+import { AtomicWriteError } from "./atomic_file.ts";
 import { humanDuration, timeAgo, truncate, usd } from "./format.ts";
 import type { Clock } from "./idle_timer.ts";
-import { saveToInbox } from "./inbox.ts";
-import { KeyedLock } from "./lock.ts";
+import {
+  FileDownloadError,
+  FileTooLargeError,
+  RETRY_PREFIX,
+  TurnIntake,
+} from "./intake.ts";
+import type { InboundJournal, JournalInput } from "./journal.ts";
 import type { Outbox } from "./outbox.ts";
 import { type Persona, PersonasFileError, resolvePersona } from "./personas.ts";
 import { escapeHtml } from "./render.ts";
-import { TelegramReply } from "./reply.ts";
 import {
   type OutputMode,
   SessionExistsError,
@@ -26,6 +30,7 @@ import { StoreWriteError } from "./store.ts";
 /** What the handlers need. */
 export interface CommandsOptions {
   sessions: SessionManager;
+  journal: InboundJournal;
   outbox: Outbox;
   clock: Clock;
   allowedUserIds: ReadonlySet<number>;
@@ -59,8 +64,6 @@ export const COMMANDS = [
 
 const OUTPUT_MODES: readonly OutputMode[] = ["verbose", "normal", "quiet"];
 /** Images up to this size also reach Claude as image blocks, not only as files. */
-const MAX_INLINE_IMAGE_BYTES = 5 * 1024 * 1024;
-const DOWNLOAD_TIMEOUT_MS = 120_000;
 
 const HELP = [
   "<b>Claude Code from Telegram</b>",
@@ -82,6 +85,8 @@ const HELP = [
 /** What the handlers report back: replies still being delivered. */
 export interface CommandsHandle {
   readonly activeReplies: number;
+  /** Replays messages journaled before a restart; see TurnIntake.recover. */
+  recover(): Promise<void>;
 }
 
 /** Wires every handler onto the bot. */
@@ -90,11 +95,24 @@ export function registerCommands(
   options: CommandsOptions,
 ): CommandsHandle {
   const { sessions, log } = options;
-  const intake = new KeyedLock<string>();
+  const intake = new TurnIntake({
+    api: bot.api,
+    sessions,
+    journal: options.journal,
+    outbox: options.outbox,
+    clock: options.clock,
+    apiRoot: options.apiRoot,
+    botToken: options.botToken,
+    maxUploadBytes: options.maxUploadBytes,
+    errorText: (error) => errorText(error, log),
+    log,
+  });
   const refused = new Set<number>();
-  let activeReplies = 0;
 
   bot.use(async (ctx, next) => {
+    // A message already journaled is a redelivery after a crash: its turn
+    // was recovered from the journal, so it must not run twice.
+    if (options.journal.has(ctx.update.update_id)) return;
     const userId = ctx.from?.id;
     if (userId === undefined || !options.allowedUserIds.has(userId)) {
       await refuse(ctx, refused);
@@ -138,8 +156,9 @@ export function registerCommands(
         await reply(ctx, errorText(error, log));
       }
     };
-    const done = options.immediate ? run() : intake.run(chatKeyOf(ctx), run);
-    done.catch((error) => log(`Command failed: ${describe(error)}`));
+    if (options.immediate) {
+      run().catch((error) => log(`Command failed: ${describe(error)}`));
+    } else intake.inOrder(chatKeyOf(ctx), run);
   };
 
   bot.command(["start", "help"], command(() => Promise.resolve(HELP)));
@@ -324,6 +343,27 @@ export function registerCommands(
     }),
   );
 
+  bot.command("retry", (ctx) => {
+    const chatKey = chatKeyOf(ctx);
+    intake.inOrder(chatKey, async () => {
+      if (!await intake.retry(chatKey)) {
+        await reply(ctx, "There is no interrupted message to retry.");
+      }
+    });
+  });
+
+  bot.callbackQuery(new RegExp(`^${RETRY_PREFIX}(\\d+)$`), async (ctx) => {
+    const chatKey = chatKeyOf(ctx);
+    const id = Number(ctx.match[1]);
+    const isPending = await intake.retry(chatKey, id);
+    await ctx.answerCallbackQuery(
+      isPending ? "Sending it again" : "This message is no longer pending",
+    );
+    if (isPending) {
+      await ctx.editMessageReplyMarkup({ reply_markup: undefined });
+    }
+  });
+
   bot.on("message:text", async (ctx) => {
     const text = ctx.message.text;
     if (text.startsWith("/")) {
@@ -335,46 +375,28 @@ export function registerCommands(
       );
       return;
     }
-    queueTurn(ctx, () => Promise.resolve({ text }));
+    await journalAndAccept(ctx, { kind: "text", text });
   });
 
-  bot.on("message:photo", (ctx) => {
+  bot.on("message:photo", async (ctx) => {
     const photo = ctx.message.photo.at(-1)!;
-    queueTurn(ctx, async (view) => {
-      const bytes = await download(ctx, photo.file_id, photo.file_size);
-      const path = await saveToInbox(
-        view.workDir,
-        `photo-${photo.file_unique_id}.jpg`,
-        bytes,
-      );
-      const caption = ctx.message.caption ?? "";
-      return {
-        text: `[The user sent a photo, saved as ${path}]${
-          caption ? `\n${caption}` : ""
-        }`,
-        images: bytes.length <= MAX_INLINE_IMAGE_BYTES
-          ? [{ mediaType: "image/jpeg", base64: toBase64(bytes) }]
-          : undefined,
-      };
+    await journalAndAccept(ctx, {
+      kind: "photo",
+      fileId: photo.file_id,
+      fileUniqueId: photo.file_unique_id,
+      size: photo.file_size,
+      caption: ctx.message.caption,
     });
   });
 
-  bot.on("message:document", (ctx) => {
+  bot.on("message:document", async (ctx) => {
     const document = ctx.message.document;
-    queueTurn(ctx, async (view) => {
-      const bytes = await download(ctx, document.file_id, document.file_size);
-      const path = await saveToInbox(
-        view.workDir,
-        document.file_name ?? "document",
-        bytes,
-      );
-      const caption = ctx.message.caption ?? "";
-      return {
-        text:
-          `[The user sent a file, saved as ${path} (${bytes.length} bytes)]${
-            caption ? `\n${caption}` : ""
-          }`,
-      };
+    await journalAndAccept(ctx, {
+      kind: "document",
+      fileId: document.file_id,
+      fileName: document.file_name ?? "document",
+      size: document.file_size,
+      caption: ctx.message.caption,
     });
   });
 
@@ -402,90 +424,30 @@ export function registerCommands(
 
   return {
     get activeReplies() {
-      return activeReplies;
+      return intake.activeReplies;
     },
+    recover: () => intake.recover(),
   };
 
-  async function download(
-    ctx: Context,
-    fileId: string,
-    size?: number,
-  ): Promise<Uint8Array> {
-    const limit = options.maxUploadBytes;
-    if (size !== undefined && size > limit) {
-      throw new FileTooLargeError(
-        `File of ${size} bytes is over the ${limit} byte limit`,
-      );
-    }
-    const file = await ctx.api.getFile(fileId);
-    if (!file.file_path) {
-      throw new FileDownloadError("Telegram gave no file path");
-    }
-    const response = await fetch(
-      `${options.apiRoot}/file/bot${options.botToken}/${file.file_path}`,
-      { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) },
-    );
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw new FileDownloadError(
-        `Download failed with status ${response.status}`,
-      );
-    }
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    if (bytes.length > limit) {
-      throw new FileTooLargeError(
-        `File of ${bytes.length} bytes is over the ${limit} byte limit`,
-      );
-    }
-    return bytes;
-  }
-
   /**
-   * Prepares the input (downloads run here) and starts the turn, in arrival
-   * order per chat, without holding up the update loop.
+   * Records the message in the journal before this handler returns (grammY
+   * confirms the update to Telegram only after that), then starts its turn.
    */
-  function queueTurn(
-    ctx: Context,
-    prepare: (view: SessionView) => Promise<TurnInput>,
-  ): void {
-    const chatKey = chatKeyOf(ctx);
-    const chatId = ctx.chat!.id;
-    const api = chatApi(ctx.api, chatId, threadOf(ctx));
-    intake.run(chatKey, async () => {
-      let view: SessionView;
-      let input: TurnInput;
-      try {
-        view = await sessions.ensureActive(chatKey);
-        input = await prepare(view);
-      } catch (error) {
-        await options.outbox.enqueue(
-          chatKey,
-          () => api.sendText(errorText(error, log), { html: true }),
-        );
-        return;
-      }
-      const turn = new TelegramReply({
-        api,
-        outbox: options.outbox,
-        chatKey,
-        clock: options.clock,
-        mode: view.outputMode,
-        log,
-      });
-      activeReplies++;
-      turn.delivered.finally(() => activeReplies--);
-      sessions.send(chatKey, view.name, input, turn).catch(async (error) => {
-        turn.update({ type: "done", outcome: { kind: "cancelled" } });
-        await options.outbox.enqueue(
-          chatKey,
-          () => api.sendText(errorText(error, log), { html: true }),
-        );
-      }).catch((error) =>
-        log(`Turn in chat ${chatKey} failed: ${describe(error)}`)
-      );
-    }).catch((error) =>
-      log(`Intake in chat ${chatKey} failed: ${describe(error)}`)
-    );
+  async function journalAndAccept(ctx: Context, input: JournalInput) {
+    const entry = {
+      id: ctx.update.update_id,
+      chatId: ctx.chat!.id,
+      threadId: threadOf(ctx),
+      chatKey: chatKeyOf(ctx),
+      input,
+    };
+    try {
+      await options.journal.add(entry);
+    } catch (error) {
+      await reply(ctx, errorText(error, log));
+      return;
+    }
+    intake.accept({ ...entry, state: "queued", receivedAt: Date.now() });
   }
 
   /** The one mapping from errors to chat text. */
@@ -506,7 +468,7 @@ export function registerCommands(
     if (error instanceof ShuttingDownError) {
       return "The bot is restarting; please send that again in a moment.";
     }
-    if (error instanceof StoreWriteError) {
+    if (error instanceof StoreWriteError || error instanceof AtomicWriteError) {
       log(error.message);
       return "⚠️ Could not save to the data directory (disk full or read-only?). Nothing was changed.";
     }
@@ -529,16 +491,6 @@ export function registerCommands(
     log(`Unexpected error: ${describe(error)}`);
     return "⚠️ Something went wrong; the details are in the bot's log.";
   }
-}
-
-/** A file over MAX_UPLOAD_MB. */
-class FileTooLargeError extends Error {
-  override name = "FileTooLargeError";
-}
-
-/** Telegram did not hand over a file. */
-class FileDownloadError extends Error {
-  override name = "FileDownloadError";
 }
 
 /** One chat session space: a chat, or a forum topic inside it. */
@@ -610,14 +562,6 @@ function messageKind(ctx: Context): string {
     "game",
   ];
   return (kinds.find((k) => k in message) ?? "these").replace("_", " ");
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
 }
 
 /** An error for the log: grammY errors carry request URLs with the token, so only their codes and descriptions are kept. */

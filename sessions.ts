@@ -76,6 +76,8 @@ export type TurnUpdate =
   | { type: "resuming"; idleMs: number }
   | { type: "history_lost" }
   | { type: "event"; event: ClaudeEvent }
+  /** Claude has been silent this long in a running turn. */
+  | { type: "stalled"; silentMs: number }
   | { type: "done"; outcome: TurnOutcome };
 
 /** Receives a turn's updates; implemented by the Telegram side. */
@@ -155,11 +157,25 @@ export interface SessionManagerOptions {
   graceMs: number;
   /** How long an interrupted turn may take to end before its process is killed. */
   interruptGraceMs?: number;
+  /** Silence in a running turn after which the sink hears "stalled". */
+  stallMs?: number;
   log?: (message: string) => void;
+}
+
+/** One message for a session, as commands.ts hands it over. */
+export interface TurnRequest {
+  /** The session that was active when the message arrived. */
+  session: string;
+  input: TurnInput;
+  sink: TurnSink;
+  /** Awaited just before the message reaches Claude (the journal marks it running). */
+  beforeStart?: () => Promise<void>;
 }
 
 interface ActiveTurn {
   sink: TurnSink;
+  /** Cancels the stall watch. */
+  cancelStallWatch?: () => void;
   sawInit: boolean;
   isInterrupted: boolean;
   finish(outcome: TurnOutcome | { kind: "stale_resume" }): void;
@@ -191,6 +207,7 @@ interface Session {
 
 const DEFAULT_SESSION = "default";
 const DEFAULT_INTERRUPT_GRACE_MS = 5_000;
+const DEFAULT_STALL_MS = 10 * 60_000;
 
 /** Owns every session: create/switch/archive, turns, suspend and resume. */
 export class SessionManager {
@@ -388,16 +405,11 @@ export class SessionManager {
    * @throws {ShuttingDownError}
    * @throws {UnknownSessionError} when the session was archived meanwhile
    */
-  send(
-    chatKey: string,
-    name: string,
-    input: TurnInput,
-    sink: TurnSink,
-  ): Promise<TurnOutcome> {
+  send(chatKey: string, request: TurnRequest): Promise<TurnOutcome> {
     if (this.#isShuttingDown) return Promise.reject(new ShuttingDownError());
     let session: Session;
     try {
-      session = this.#require(chatKey, name);
+      session = this.#require(chatKey, request.session);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -405,7 +417,7 @@ export class SessionManager {
     const queued: QueuedTurn = { isCancelled: false, isStarted: false };
     session.queue.push(queued);
     const run = session.chain.then(() =>
-      this.#runTurn(session, queued, input, sink)
+      this.#runTurn(session, queued, request)
     );
     session.chain = run.catch(() => {
       // A failed turn already reported itself; the next one must still run.
@@ -487,15 +499,15 @@ export class SessionManager {
   async #runTurn(
     session: Session,
     queued: QueuedTurn,
-    input: TurnInput,
-    sink: TurnSink,
+    request: TurnRequest,
   ): Promise<TurnOutcome> {
+    const { sink } = request;
     let outcome: TurnOutcome | { kind: "stale_resume" } = { kind: "cancelled" };
     try {
       for (let attempt = 0; attempt < 2; attempt++) {
         const started = await this.#lock.run(
           session.id,
-          () => this.#startTurn(session, queued, input, sink),
+          () => this.#startTurn(session, queued, request),
         );
         if (!("done" in started)) {
           outcome = started;
@@ -527,9 +539,9 @@ export class SessionManager {
   async #startTurn(
     session: Session,
     queued: QueuedTurn,
-    input: TurnInput,
-    sink: TurnSink,
+    request: TurnRequest,
   ): Promise<ActiveTurn | TurnOutcome> {
+    const { sink } = request;
     if (queued.isCancelled || session.isArchived || this.#isShuttingDown) {
       return { kind: "cancelled" };
     }
@@ -555,15 +567,17 @@ export class SessionManager {
       }
     }
     session.needsRestart = false;
+    await request.beforeStart?.();
     queued.isStarted = true;
     const process = session.process!;
     const turn = newTurn(sink);
+    this.#watchStall(turn);
     session.turn = turn;
     session.record.state = "live";
     session.record.lastActiveAt = this.#options.clock.now();
     await this.#persistQuietly(session);
     try {
-      await process.sendUserMessage(turnContent(input));
+      await process.sendUserMessage(turnContent(request.input));
     } catch (error) {
       if (!(error instanceof ClaudeExitedError)) throw error;
       turn.finish({ kind: "crashed", exit: await process.exited });
@@ -572,6 +586,7 @@ export class SessionManager {
   }
 
   async #finishTurn(session: Session, outcome: TurnOutcome): Promise<void> {
+    session.turn?.cancelStallWatch?.();
     session.turn = undefined;
     if (session.isArchived) return;
     const { record } = session;
@@ -629,6 +644,7 @@ export class SessionManager {
       );
       return;
     }
+    this.#watchStall(turn);
     if (event.type === "init") {
       turn.sawInit = true;
       session.isResumeUnconfirmed = false;
@@ -675,6 +691,16 @@ export class SessionManager {
     session.record.pid = undefined;
     session.record.pidStartTime = undefined;
     this.#persistQuietly(session);
+  }
+
+  /** (Re)starts the countdown after which a silent turn is reported stalled. */
+  #watchStall(turn: ActiveTurn): void {
+    turn.cancelStallWatch?.();
+    const silentMs = this.#options.stallMs ?? DEFAULT_STALL_MS;
+    turn.cancelStallWatch = this.#options.clock.after(silentMs, () => {
+      turn.cancelStallWatch = undefined;
+      turn.sink.update({ type: "stalled", silentMs });
+    });
   }
 
   /** Under the session lock: the idle timer fired. */
@@ -844,7 +870,7 @@ function newTurn(sink: TurnSink): ActiveTurn {
     TurnOutcome | { kind: "stale_resume" }
   >();
   let isDone = false;
-  return {
+  const turn: ActiveTurn = {
     sink,
     sawInit: false,
     isInterrupted: false,
@@ -852,9 +878,11 @@ function newTurn(sink: TurnSink): ActiveTurn {
     finish(outcome) {
       if (isDone) return;
       isDone = true;
+      turn.cancelStallWatch?.();
       resolve(outcome);
     },
   };
+  return turn;
 }
 
 function turnContent(input: TurnInput): string | ContentBlock[] {

@@ -73,7 +73,7 @@ async function send(
   sink: TurnSink,
 ): Promise<TurnOutcome> {
   const view = await env.sessions.ensureActive(CHAT);
-  return await env.sessions.send(CHAT, view.name, input, sink);
+  return await env.sessions.send(CHAT, { session: view.name, input, sink });
 }
 
 /** Lets pending promise callbacks (the lock, stop, persist) run. */

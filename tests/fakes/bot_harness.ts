@@ -36,6 +36,8 @@ export interface HarnessOptions {
   claudeEnv?: Record<string, string>;
   clock?: Clock;
   rateLimit?: RateLimit;
+  /** Runs before the bot starts, to lay out DATA_DIR as an earlier run left it. */
+  seed?: (dataDir: string) => Promise<void>;
   /** Outbox pacing; default none, so tests do not wait. */
   pacing?: { perChatIntervalMs: number; globalPerSecond: number };
 }
@@ -75,6 +77,7 @@ export class BotHarness implements AsyncDisposable {
       rateLimit: options.rateLimit,
     });
     const claudeBin = await createFakeClaudeBin(dir);
+    await options.seed?.(join(dir, "data"));
     const clock = options.clock ?? new ManualClock(Date.now());
     const logs: string[] = [];
     const app = await BotHarness.#createApp(

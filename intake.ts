@@ -1,0 +1,259 @@
+// From a journaled user message to a session turn: per-chat arrival order,
+// file downloads into the inbox, the reply sink, and recovery after a crash.
+import type { Api } from "grammy";
+import { chatApi } from "./chat_api.ts";
+import { truncate } from "./format.ts";
+import type { Clock } from "./idle_timer.ts";
+import { saveToInbox } from "./inbox.ts";
+import type { InboundJournal, JournalEntry } from "./journal.ts";
+import { KeyedLock } from "./lock.ts";
+import type { Outbox } from "./outbox.ts";
+import { escapeHtml } from "./render.ts";
+import { type ChatApi, TelegramReply } from "./reply.ts";
+import type { SessionManager, TurnInput } from "./sessions.ts";
+
+/** A file over MAX_UPLOAD_MB. */
+export class FileTooLargeError extends Error {
+  override name = "FileTooLargeError";
+}
+
+/** Telegram did not hand over a file. */
+export class FileDownloadError extends Error {
+  override name = "FileDownloadError";
+}
+
+/** What the intake needs. */
+export interface IntakeOptions {
+  api: Api;
+  sessions: SessionManager;
+  journal: InboundJournal;
+  outbox: Outbox;
+  clock: Clock;
+  /** Bot API base URL and token, for file downloads. */
+  apiRoot: string;
+  botToken: string;
+  maxUploadBytes: number;
+  /** The one error → chat text mapping (commands.ts). */
+  errorText: (error: unknown) => string;
+  log: (message: string) => void;
+}
+
+/** Callback data of the Retry button: the prefix, then the update id. */
+export const RETRY_PREFIX = "retry:";
+
+/** Images up to this size also reach Claude as image blocks, not only as files. */
+const MAX_INLINE_IMAGE_BYTES = 5 * 1024 * 1024;
+const DOWNLOAD_TIMEOUT_MS = 120_000;
+
+/** Runs journaled messages as turns, in arrival order per chat. */
+export class TurnIntake {
+  #options: IntakeOptions;
+  #order = new KeyedLock<string>();
+  #activeReplies = 0;
+
+  constructor(options: IntakeOptions) {
+    this.#options = options;
+  }
+
+  /** Replies still being delivered. */
+  get activeReplies(): number {
+    return this.#activeReplies;
+  }
+
+  /**
+   * Runs `task` after everything that arrived earlier in the chat was handed
+   * to its session (so "/new x" then a message sends the message to x).
+   */
+  inOrder(chatKey: string, task: () => Promise<void>): void {
+    this.#order.run(chatKey, task).catch((error) =>
+      this.#options.log(`Chat ${chatKey}: ${error?.stack ?? error}`)
+    );
+  }
+
+  /** Starts the turn of a journaled (queued) message, without waiting for it. */
+  accept(entry: JournalEntry): void {
+    this.inOrder(entry.chatKey, () => this.#start(entry));
+  }
+
+  /**
+   * After a restart: replays queued messages in order, and tells the user
+   * which ones were interrupted (Claude may have run tools, so they are not
+   * re-run blindly) with a Retry button.
+   */
+  async recover(): Promise<void> {
+    const { journal } = this.#options;
+    for (const entry of journal.list("running")) {
+      await journal.mark(entry.id, "interrupted");
+      await this.#options.outbox.enqueue(
+        entry.chatKey,
+        () =>
+          this.#options.api.sendMessage(
+            entry.chatId,
+            `⚠️ The bot restarted while Claude was working on your message “${
+              escapeHtml(truncate(describeInput(entry), 80))
+            }”. It was not run again, because Claude may already have run tools. Tap Retry (or send /retry) to send it again.`,
+            {
+              parse_mode: "HTML",
+              message_thread_id: entry.threadId,
+              reply_markup: {
+                inline_keyboard: [[{
+                  text: "Retry",
+                  callback_data: `${RETRY_PREFIX}${entry.id}`,
+                }]],
+              },
+            },
+          ),
+      );
+    }
+    for (const entry of journal.list("queued")) this.accept(entry);
+  }
+
+  /**
+   * Sends an interrupted message again (the Retry button, or /retry for the
+   * chat's latest). Returns false when there is nothing to retry.
+   */
+  async retry(chatKey: string, id?: number): Promise<boolean> {
+    const { journal } = this.#options;
+    const entry = id === undefined
+      ? journal.list("interrupted").filter((e) => e.chatKey === chatKey).at(-1)
+      : journal.get(id);
+    if (!entry || entry.chatKey !== chatKey || entry.state !== "interrupted") {
+      return false;
+    }
+    await journal.mark(entry.id, "queued");
+    this.accept({ ...entry, state: "queued" });
+    return true;
+  }
+
+  async #start(entry: JournalEntry): Promise<void> {
+    const { sessions, journal, outbox, log } = this.#options;
+    const api = this.#chat(entry);
+    const fail = (error: unknown) =>
+      outbox.enqueue(
+        entry.chatKey,
+        () => api.sendText(this.#options.errorText(error), { html: true }),
+      );
+    let view;
+    let input: TurnInput;
+    try {
+      view = await sessions.ensureActive(entry.chatKey);
+      input = await this.#prepare(entry, view.workDir);
+    } catch (error) {
+      await journal.mark(entry.id, "done");
+      await fail(error);
+      return;
+    }
+    const reply = new TelegramReply({
+      api,
+      outbox,
+      chatKey: entry.chatKey,
+      clock: this.#options.clock,
+      mode: view.outputMode,
+      log,
+    });
+    this.#activeReplies++;
+    reply.delivered.finally(() => this.#activeReplies--);
+    sessions.send(entry.chatKey, {
+      session: view.name,
+      input,
+      sink: reply,
+      beforeStart: () => journal.mark(entry.id, "running"),
+    }).then(
+      () => journal.mark(entry.id, "done"),
+      async (error) => {
+        reply.update({ type: "done", outcome: { kind: "cancelled" } });
+        await journal.mark(entry.id, "done");
+        await fail(error);
+      },
+    ).catch((error) => log(`Turn in chat ${entry.chatKey} failed: ${error}`));
+  }
+
+  /** Turns a journal entry into Claude's input; files are downloaded into the inbox first. */
+  async #prepare(entry: JournalEntry, workDir: string): Promise<TurnInput> {
+    const { input } = entry;
+    const caption = input.kind === "text" || !input.caption
+      ? ""
+      : `\n${input.caption}`;
+    switch (input.kind) {
+      case "text":
+        return { text: input.text };
+      case "photo": {
+        const bytes = await this.#download(input.fileId, input.size);
+        const path = await saveToInbox(
+          workDir,
+          `photo-${input.fileUniqueId}.jpg`,
+          bytes,
+        );
+        return {
+          text: `[The user sent a photo, saved as ${path}]${caption}`,
+          images: bytes.length <= MAX_INLINE_IMAGE_BYTES
+            ? [{ mediaType: "image/jpeg", base64: toBase64(bytes) }]
+            : undefined,
+        };
+      }
+      case "document": {
+        const bytes = await this.#download(input.fileId, input.size);
+        const path = await saveToInbox(workDir, input.fileName, bytes);
+        return {
+          text:
+            `[The user sent a file, saved as ${path} (${bytes.length} bytes)]${caption}`,
+        };
+      }
+    }
+  }
+
+  async #download(fileId: string, size?: number): Promise<Uint8Array> {
+    const limit = this.#options.maxUploadBytes;
+    if (size !== undefined && size > limit) {
+      throw new FileTooLargeError(
+        `File of ${size} bytes is over the ${limit} byte limit`,
+      );
+    }
+    const file = await this.#options.api.getFile(fileId);
+    if (!file.file_path) {
+      throw new FileDownloadError("Telegram gave no file path");
+    }
+    const { apiRoot, botToken } = this.#options;
+    const response = await fetch(
+      `${apiRoot}/file/bot${botToken}/${file.file_path}`,
+      { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) },
+    );
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new FileDownloadError(
+        `Download failed with status ${response.status}`,
+      );
+    }
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (bytes.length > limit) {
+      throw new FileTooLargeError(
+        `File of ${bytes.length} bytes is over the ${limit} byte limit`,
+      );
+    }
+    return bytes;
+  }
+
+  #chat(entry: JournalEntry): ChatApi {
+    return chatApi(this.#options.api, entry.chatId, entry.threadId);
+  }
+}
+
+function describeInput(entry: JournalEntry): string {
+  const { input } = entry;
+  switch (input.kind) {
+    case "text":
+      return input.text;
+    case "photo":
+      return `a photo${input.caption ? `: ${input.caption}` : ""}`;
+    case "document":
+      return `the file ${input.fileName}`;
+  }
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}

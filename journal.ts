@@ -1,0 +1,140 @@
+// The inbound journal: every user message is on disk before Telegram is told
+// it arrived, and stays until its turn ends, so a crash loses nothing and a
+// redelivered update is never answered twice.
+import { join } from "node:path";
+import { z } from "zod";
+import { writeTextFileAtomic } from "./atomic_file.ts";
+
+const inputSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("text"), text: z.string() }),
+  z.object({
+    kind: z.literal("photo"),
+    fileId: z.string(),
+    fileUniqueId: z.string(),
+    size: z.number().optional(),
+    caption: z.string().optional(),
+  }),
+  z.object({
+    kind: z.literal("document"),
+    fileId: z.string(),
+    fileName: z.string(),
+    size: z.number().optional(),
+    caption: z.string().optional(),
+  }),
+]);
+
+/** What the user sent, enough to run the turn again after a restart. */
+export type JournalInput = z.infer<typeof inputSchema>;
+
+const entrySchema = z.object({
+  /** The Telegram update_id: unique and increasing. */
+  id: z.number().int(),
+  chatId: z.number().int(),
+  threadId: z.number().int().optional(),
+  chatKey: z.string(),
+  input: inputSchema,
+  /** queued: not yet given to Claude; running: given; interrupted: the bot died while it ran; done: answered. */
+  state: z.enum(["queued", "running", "interrupted", "done"]),
+  receivedAt: z.number(),
+  doneAt: z.number().optional(),
+});
+
+/** One journaled message. */
+export type JournalEntry = z.infer<typeof entrySchema>;
+
+/** Done entries are kept this long to recognise a redelivered update. */
+const KEEP_DONE_MS = 60 * 60_000;
+
+/** The journal under DATA_DIR/journal, one small file per message. */
+export class InboundJournal {
+  #dir: string;
+  #entries = new Map<number, JournalEntry>();
+  #now: () => number;
+
+  constructor(options: { dataDir: string; now?: () => number }) {
+    this.#dir = join(options.dataDir, "journal");
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * Loads the journal; unreadable entries are skipped (and reported) so one
+   * bad file never blocks the others. Old done entries are pruned.
+   */
+  async load(): Promise<{ skipped: string[] }> {
+    await Deno.mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    const skipped: string[] = [];
+    for await (const file of Deno.readDir(this.#dir)) {
+      if (!file.isFile || !file.name.endsWith(".json")) continue;
+      const path = join(this.#dir, file.name);
+      try {
+        const entry = entrySchema.parse(
+          JSON.parse(await Deno.readTextFile(path)),
+        );
+        this.#entries.set(entry.id, entry);
+      } catch (error) {
+        if (!(error instanceof SyntaxError || error instanceof z.ZodError)) {
+          throw error;
+        }
+        skipped.push(path);
+      }
+    }
+    await this.#prune();
+    return { skipped };
+  }
+
+  /** True when this update was journaled before (a redelivery). */
+  has(id: number): boolean {
+    return this.#entries.has(id);
+  }
+
+  /** Entries in a state, oldest first. */
+  list(state: JournalEntry["state"]): JournalEntry[] {
+    return [...this.#entries.values()].filter((e) => e.state === state)
+      .sort((a, b) => a.id - b.id);
+  }
+
+  /** Looks an entry up by update id. */
+  get(id: number): JournalEntry | undefined {
+    return this.#entries.get(id);
+  }
+
+  /**
+   * Records a new message (state queued) durably.
+   * @throws {AtomicWriteError}
+   */
+  add(entry: Omit<JournalEntry, "state" | "receivedAt">): Promise<void> {
+    return this.#save({ ...entry, state: "queued", receivedAt: this.#now() });
+  }
+
+  /** Moves an entry to another state durably; unknown ids are ignored. */
+  async mark(id: number, state: JournalEntry["state"]): Promise<void> {
+    const entry = this.#entries.get(id);
+    if (!entry) return;
+    await this.#save({
+      ...entry,
+      state,
+      doneAt: state === "done" ? this.#now() : undefined,
+    });
+    if (state === "done") await this.#prune();
+  }
+
+  async #save(entry: JournalEntry): Promise<void> {
+    await writeTextFileAtomic(this.#path(entry.id), JSON.stringify(entry));
+    this.#entries.set(entry.id, entry);
+  }
+
+  #path(id: number): string {
+    return join(this.#dir, `${id}.json`);
+  }
+
+  async #prune(): Promise<void> {
+    const cutoff = this.#now() - KEEP_DONE_MS;
+    for (const entry of this.#entries.values()) {
+      if (entry.state !== "done" || (entry.doneAt ?? 0) > cutoff) continue;
+      await Deno.remove(this.#path(entry.id)).catch((error) => {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      });
+      this.#entries.delete(entry.id);
+    }
+  }
+}

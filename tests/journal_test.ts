@@ -1,0 +1,140 @@
+// The inbound journal: durable records, states, pruning, and recovery of
+// queued and interrupted messages after a crash, end to end.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { InboundJournal } from "../journal.ts";
+import { BotHarness, OWNER_ID } from "./fakes/bot_harness.ts";
+
+const CHAT = String(OWNER_ID);
+
+function entry(id: number, text: string) {
+  return {
+    id,
+    chatId: OWNER_ID,
+    chatKey: CHAT,
+    input: { kind: "text" as const, text },
+  };
+}
+
+Deno.test("InboundJournal keeps entries across instances, by state, oldest first", async () => {
+  const dataDir = await Deno.makeTempDir();
+  try {
+    const journal = new InboundJournal({ dataDir });
+    await journal.load();
+    await journal.add(entry(7, "second"));
+    await journal.add(entry(3, "first"));
+    await journal.mark(7, "running");
+    const reloaded = new InboundJournal({ dataDir });
+    await reloaded.load();
+    assert.deepEqual(reloaded.list("queued").map((e) => e.id), [3]);
+    assert.deepEqual(reloaded.list("running").map((e) => e.id), [7]);
+    assert.ok(reloaded.has(3) && reloaded.has(7) && !reloaded.has(4));
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("InboundJournal prunes done entries after an hour and skips unreadable files", async () => {
+  const dataDir = await Deno.makeTempDir();
+  try {
+    let now = 1_000_000;
+    const journal = new InboundJournal({ dataDir, now: () => now });
+    await journal.load();
+    await journal.add(entry(1, "old"));
+    await journal.mark(1, "done");
+    assert.ok(journal.has(1), "kept to recognise a redelivery");
+    now += 61 * 60_000;
+    await journal.add(entry(2, "new"));
+    await journal.mark(2, "done");
+    assert.ok(!journal.has(1) && journal.has(2));
+    await Deno.writeTextFile(join(dataDir, "journal", "9.json"), "{broken");
+    const reloaded = new InboundJournal({ dataDir, now: () => now });
+    const { skipped } = await reloaded.load();
+    assert.equal(skipped.length, 1);
+    assert.ok(reloaded.has(2));
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("after a crash, queued messages run in order and an interrupted one is offered for retry", async () => {
+  await using bot = await BotHarness.start({
+    seed: async (dataDir) => {
+      const journal = new InboundJournal({ dataDir });
+      await journal.load();
+      await journal.add(entry(101, "was running"));
+      await journal.mark(101, "running");
+      await journal.add(entry(102, "queued one"));
+      await journal.add(entry(103, "queued two"));
+    },
+  });
+  const notice = await bot.waitForMessage(
+    /restarted while Claude was working on your message “was running”/,
+  );
+  await bot.waitForMessage(/echo: queued two/);
+  const texts = bot.api.messages().map((m) => m.text);
+  assert.ok(
+    texts.findIndex((t) => t.includes("echo: queued one")) <
+      texts.findIndex((t) => t.includes("echo: queued two")),
+  );
+  assert.ok(
+    !texts.some((t) => t.includes("echo: was running")),
+    "not re-run blindly",
+  );
+
+  bot.api.pressButton(notice.message_id, "retry:101");
+  await bot.waitForMessage(/echo: was running/);
+  await bot.api.waitFor(() =>
+    !JSON.stringify(
+      bot.api.messages().find((m) => m.message_id === notice.message_id)
+        ?.reply_markup ?? {},
+    ).includes("retry:")
+  );
+});
+
+Deno.test("a Retry button of a message retried meanwhile answers no longer pending", async () => {
+  await using bot = await BotHarness.start({
+    seed: async (dataDir) => {
+      const journal = new InboundJournal({ dataDir });
+      await journal.load();
+      await journal.add(entry(301, "retried by command"));
+      await journal.mark(301, "running");
+    },
+  });
+  const notice = await bot.waitForMessage(/restarted while Claude was working/);
+  await bot.ask("/retry", /echo: retried by command/);
+  await bot.idle();
+  const before = bot.api.messages().length;
+  bot.api.pressButton(notice.message_id, "retry:301");
+  const toast = await bot.api.waitFor(() =>
+    bot.api.calls.find((c) => c.method === "answerCallbackQuery")
+  );
+  assert.match(String(toast.params.text), /no longer pending/);
+  await bot.idle();
+  assert.equal(bot.api.messages().length, before, "nothing posted");
+});
+
+Deno.test("/retry re-sends the chat's latest interrupted message", async () => {
+  await using bot = await BotHarness.start({
+    seed: async (dataDir) => {
+      const journal = new InboundJournal({ dataDir });
+      await journal.load();
+      await journal.add(entry(201, "long job"));
+      await journal.mark(201, "running");
+    },
+  });
+  await bot.waitForMessage(/restarted while Claude was working/);
+  await bot.ask("/retry", /echo: long job/);
+  await bot.ask("/retry", /There is no interrupted message to retry/);
+});
+
+Deno.test("a message is journaled before its update is confirmed and marked done after", async () => {
+  await using bot = await BotHarness.start();
+  await bot.ask("journal me", /echo: journal me/);
+  await bot.idle();
+  const journal = new InboundJournal({ dataDir: bot.dataDir });
+  await journal.load();
+  const done = journal.list("done");
+  assert.equal(done.length, 1);
+  assert.deepEqual(done[0].input, { kind: "text", text: "journal me" });
+});
