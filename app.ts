@@ -66,6 +66,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     permissionMode: config.permissionMode,
     allowedTools: config.allowedTools,
     graceMs: config.shutdownGraceMs,
+    stallMs: config.hungTurnMs,
+    dailyBudgetUsd: config.dailyBudgetUsd,
     log,
   });
   const { recorded, quarantined } = await sessions.load();
@@ -90,6 +92,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     botToken: config.botToken,
     maxUploadBytes: config.maxUploadBytes,
     defaultIdleTimeoutMs: config.idleTimeoutMs,
+    approvalTimeoutMs: config.approvalTimeoutMs,
+    dailyBudgetUsd: config.dailyBudgetUsd,
     log,
   });
   let polling: Promise<void> | undefined;

@@ -1,6 +1,7 @@
 // The bot's Telegram face: access control, commands, messages and files;
 // turns updates into session calls and typed results and errors into text.
 import { Bot, type Context, GrammyError, HttpError } from "grammy";
+import { APPROVAL_PREFIX, Approvals } from "./approvals.ts";
 import { AtomicWriteError } from "./atomic_file.ts";
 import { humanDuration, timeAgo, truncate, usd } from "./format.ts";
 import type { Clock } from "./idle_timer.ts";
@@ -12,9 +13,11 @@ import {
 } from "./intake.ts";
 import type { InboundJournal, JournalInput } from "./journal.ts";
 import type { Outbox } from "./outbox.ts";
+import { PERMISSION_MODES } from "./config.ts";
 import { type Persona, PersonasFileError, resolvePersona } from "./personas.ts";
 import { escapeHtml } from "./render.ts";
 import {
+  BudgetExceededError,
   type OutputMode,
   SessionExistsError,
   type SessionManager,
@@ -22,9 +25,9 @@ import {
   type SessionView,
   ShuttingDownError,
   TIMEOUT_MINUTES,
-  type TurnInput,
   UnknownSessionError,
 } from "./sessions.ts";
+import { costSince, dayKey } from "./usage.ts";
 import { StoreWriteError } from "./store.ts";
 
 /** What the handlers need. */
@@ -42,6 +45,9 @@ export interface CommandsOptions {
   maxUploadBytes: number;
   /** Idle timeout of sessions not yet created, for /timeout. */
   defaultIdleTimeoutMs: number;
+  /** An unanswered tool approval is denied after this long. */
+  approvalTimeoutMs: number;
+  dailyBudgetUsd?: number;
   log: (message: string) => void;
 }
 
@@ -59,11 +65,14 @@ export const COMMANDS = [
     description: "Show or set the idle timeout (1–120 min)",
   },
   { command: "mode", description: "Output mode: verbose, normal or quiet" },
+  { command: "permissions", description: "Show or set tool permissions" },
+  { command: "usage", description: "Cost and context use" },
+  { command: "budget", description: "Per-session budget: /budget <usd|off>" },
+  { command: "retry", description: "Send an interrupted message again" },
   { command: "help", description: "How to use this bot" },
 ] as const;
 
 const OUTPUT_MODES: readonly OutputMode[] = ["verbose", "normal", "quiet"];
-/** Images up to this size also reach Claude as image blocks, not only as files. */
 
 const HELP = [
   "<b>Claude Code from Telegram</b>",
@@ -78,6 +87,10 @@ const HELP = [
   "/persona [name|text|none] — show, list or set the persona",
   `/timeout [${TIMEOUT_MINUTES.min}–${TIMEOUT_MINUTES.max}] — idle minutes before the session is suspended`,
   "/mode [verbose|normal|quiet] — how much of Claude's work you see",
+  "/permissions [mode] — ask (approve tools here), acceptEdits, plan, …",
+  "/usage — cost today, this week and per session; context use",
+  "/budget [usd|off] — a session's spending cap per Claude process",
+  "/retry — send again a message interrupted by a restart",
   "",
   "Idle sessions are suspended and resume with their full history on your next message.",
 ].join("\n");
@@ -95,9 +108,18 @@ export function registerCommands(
   options: CommandsOptions,
 ): CommandsHandle {
   const { sessions, log } = options;
+  const approvals = new Approvals({
+    api: bot.api,
+    outbox: options.outbox,
+    sessions,
+    clock: options.clock,
+    timeoutMs: options.approvalTimeoutMs,
+    log,
+  });
   const intake = new TurnIntake({
     api: bot.api,
     sessions,
+    approvals,
     journal: options.journal,
     outbox: options.outbox,
     clock: options.clock,
@@ -343,6 +365,70 @@ export function registerCommands(
     }),
   );
 
+  bot.callbackQuery(new RegExp(`^${APPROVAL_PREFIX}`), async (ctx) => {
+    const from = ctx.from;
+    const name = from.username ? `@${from.username}` : from.first_name;
+    const toast = await approvals.press(
+      ctx.callbackQuery.data,
+      chatKeyOf(ctx),
+      { name },
+    );
+    await ctx.answerCallbackQuery(toast);
+  });
+
+  bot.command(
+    "permissions",
+    command(async (ctx, args) => {
+      const chatKey = chatKeyOf(ctx);
+      const choices = PERMISSION_MODES.join(", ");
+      if (!args) {
+        const view = sessions.active(chatKey);
+        const mode = view?.permissionMode ?? "(default)";
+        const always = view?.alwaysAllowedTools.length
+          ? ` Always allowed here: ${
+            escapeHtml(view.alwaysAllowedTools.join(", "))
+          }.`
+          : "";
+        return `Permission mode of <b>${
+          view?.name ?? "default"
+        }</b>: <b>${mode}</b>.${always}\nChoices: ${choices}. <b>ask</b> sends each tool that needs approval here with Allow/Deny buttons.`;
+      }
+      const mode = PERMISSION_MODES.find((m) => m === args);
+      if (!mode) return `Usage: /permissions [${PERMISSION_MODES.join("|")}]`;
+      const view = await sessions.setPermissionMode(chatKey, mode);
+      return `Permission mode of <b>${view.name}</b>: <b>${mode}</b>. It applies from the next message (history is kept).`;
+    }),
+  );
+
+  bot.command(
+    "budget",
+    command(async (ctx, args) => {
+      const chatKey = chatKeyOf(ctx);
+      if (!args) {
+        const view = sessions.active(chatKey);
+        return `Budget of <b>${view?.name ?? "default"}</b>: ${
+          view?.maxBudgetUsd === undefined ? "none" : usd(view.maxBudgetUsd)
+        } per Claude process (--max-budget-usd). Set with /budget &lt;usd&gt; or /budget off.`;
+      }
+      const amount = /^\d+(\.\d+)?$/.test(args) ? Number(args) : NaN;
+      if (args !== "off" && !(amount > 0)) {
+        return "Usage: /budget &lt;usd&gt; (e.g. 2.50) or /budget off";
+      }
+      const view = await sessions.setMaxBudget(
+        chatKey,
+        args === "off" ? undefined : amount,
+      );
+      return `Budget of <b>${view.name}</b>: ${
+        view.maxBudgetUsd === undefined ? "none" : usd(view.maxBudgetUsd)
+      }. It applies from the next message.`;
+    }),
+  );
+
+  bot.command(
+    "usage",
+    command((ctx) => Promise.resolve(usageText(chatKeyOf(ctx)))),
+  );
+
   bot.command("retry", (ctx) => {
     const chatKey = chatKeyOf(ctx);
     intake.inOrder(chatKey, async () => {
@@ -438,6 +524,7 @@ export function registerCommands(
       id: ctx.update.update_id,
       chatId: ctx.chat!.id,
       threadId: threadOf(ctx),
+      topicName: ctx.msg?.reply_to_message?.forum_topic_created?.name,
       chatKey: chatKeyOf(ctx),
       input,
     };
@@ -448,6 +535,35 @@ export function registerCommands(
       return;
     }
     intake.accept({ ...entry, state: "queued", receivedAt: Date.now() });
+  }
+
+  /** /usage: this chat's sessions, then every session's totals and the budget. */
+  function usageText(chatKey: string): string {
+    const now = options.clock.now();
+    const lines = sessions.list(chatKey).map((v) =>
+      `• <b>${v.name}</b>: today ${
+        usd(costSince(v.costByDay, now, 1))
+      } · last turn ${usd(v.lastTurnCostUsd)} · total ${
+        usd(v.totalCostUsd)
+      } · ${v.turns} turns${
+        v.contextUsed === undefined
+          ? ""
+          : ` · context ${Math.round(v.contextUsed * 100)}%`
+      }`
+    );
+    const all = sessions.all();
+    const today = all.reduce((s, v) => s + costSince(v.costByDay, now, 1), 0);
+    const week = all.reduce((s, v) => s + costSince(v.costByDay, now, 7), 0);
+    const budget = options.dailyBudgetUsd;
+    return [
+      `<b>Usage</b> (UTC day ${dayKey(now)})`,
+      ...(lines.length ? lines : ["No sessions in this chat yet."]),
+      "",
+      `All sessions: today ${usd(today)} · last 7 days ${usd(week)}`,
+      budget === undefined
+        ? "No daily budget (DAILY_BUDGET_USD)."
+        : `Daily budget: ${usd(today)} of ${usd(budget)} spent.`,
+    ].join("\n");
   }
 
   /** The one mapping from errors to chat text. */
@@ -464,6 +580,13 @@ export function registerCommands(
     }
     if (error instanceof SessionExistsError) {
       return `A session named <b>${error.sessionName}</b> already exists: /switch ${error.sessionName}`;
+    }
+    if (error instanceof BudgetExceededError) {
+      return `The daily budget of ${usd(error.budgetUsd)} is spent (${
+        usd(error.spentUsd)
+      } today), so no new turns start. It resets at 00:00 UTC, in ${
+        humanDuration(error.resetsAt - options.clock.now())
+      }.`;
     }
     if (error instanceof ShuttingDownError) {
       return "The bot is restarting; please send that again in a moment.";

@@ -2,8 +2,12 @@
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 
-/** Claude Code permission modes the CLI accepts for `--permission-mode`. */
+/**
+ * Permission modes: "ask" (ours: every tool that needs approval is asked on
+ * the phone) plus the modes the CLI accepts for `--permission-mode`.
+ */
 export const PERMISSION_MODES = [
+  "ask",
   "acceptEdits",
   "auto",
   "bypassPermissions",
@@ -30,6 +34,8 @@ export const BOT_ENV_VARS = [
   "CLAUDE_ALLOWED_TOOLS",
   "MAX_UPLOAD_MB",
   "HUNG_TURN_MINUTES",
+  "APPROVAL_TIMEOUT_SECONDS",
+  "DAILY_BUDGET_USD",
 ] as const;
 
 /** The bot's validated settings. */
@@ -52,6 +58,10 @@ export interface Config {
   maxUploadBytes: number;
   /** Silence in a running turn after which the user is told it seems stuck. */
   hungTurnMs: number;
+  /** An unanswered tool approval is denied after this long. */
+  approvalTimeoutMs: number;
+  /** Spending cap of all sessions per UTC day; undefined: none. */
+  dailyBudgetUsd?: number;
 }
 
 const integerIn = (min: number, max: number) =>
@@ -91,11 +101,17 @@ const envSchema = z.object({
   SHUTDOWN_GRACE_SECONDS: integerIn(0, 600).default(10),
   CLAUDE_PERMISSION_MODE: z.enum(PERMISSION_MODES, {
     error: `must be one of ${PERMISSION_MODES.join(", ")}`,
-  }).default("acceptEdits"),
+  }).default("ask"),
   CLAUDE_MODEL: z.string().trim().optional(),
   CLAUDE_ALLOWED_TOOLS: z.string().default(""),
   MAX_UPLOAD_MB: integerIn(1, 2000).default(20),
   HUNG_TURN_MINUTES: integerIn(1, 24 * 60).default(10),
+  APPROVAL_TIMEOUT_SECONDS: integerIn(10, 24 * 3600).default(600),
+  DAILY_BUDGET_USD: z.string().trim().regex(
+    /^\d+(\.\d+)?$/,
+    "must be an amount in dollars, e.g. 5 or 2.50",
+  ).transform(Number).pipe(z.number().positive("must be more than 0"))
+    .optional(),
 });
 
 /** Thrown when the environment does not describe a usable configuration. */
@@ -146,6 +162,8 @@ export function parseConfig(
       .filter(Boolean),
     maxUploadBytes: v.MAX_UPLOAD_MB * 1024 * 1024,
     hungTurnMs: v.HUNG_TURN_MINUTES * 60_000,
+    approvalTimeoutMs: v.APPROVAL_TIMEOUT_SECONDS * 1000,
+    dailyBudgetUsd: v.DAILY_BUDGET_USD,
   };
 }
 

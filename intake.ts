@@ -1,6 +1,7 @@
 // From a journaled user message to a session turn: per-chat arrival order,
 // file downloads into the inbox, the reply sink, and recovery after a crash.
 import type { Api } from "grammy";
+import type { Approvals } from "./approvals.ts";
 import { chatApi } from "./chat_api.ts";
 import { truncate } from "./format.ts";
 import type { Clock } from "./idle_timer.ts";
@@ -10,7 +11,12 @@ import { KeyedLock } from "./lock.ts";
 import type { Outbox } from "./outbox.ts";
 import { escapeHtml } from "./render.ts";
 import { type ChatApi, TelegramReply } from "./reply.ts";
-import type { SessionManager, TurnInput } from "./sessions.ts";
+import {
+  type SessionManager,
+  sessionNameFrom,
+  type TurnInput,
+  type TurnSink,
+} from "./sessions.ts";
 
 /** A file over MAX_UPLOAD_MB. */
 export class FileTooLargeError extends Error {
@@ -27,6 +33,7 @@ export interface IntakeOptions {
   api: Api;
   sessions: SessionManager;
   journal: InboundJournal;
+  approvals: Approvals;
   outbox: Outbox;
   clock: Clock;
   /** Bot API base URL and token, for file downloads. */
@@ -136,7 +143,12 @@ export class TurnIntake {
     let view;
     let input: TurnInput;
     try {
-      view = await sessions.ensureActive(entry.chatKey);
+      // In a forum topic the first message names the session after the topic.
+      view = await sessions.ensureActive(entry.chatKey, {
+        newName: entry.topicName === undefined
+          ? undefined
+          : sessionNameFrom(entry.topicName) ?? `topic-${entry.threadId}`,
+      });
       input = await this.#prepare(entry, view.workDir);
     } catch (error) {
       await journal.mark(entry.id, "done");
@@ -153,10 +165,30 @@ export class TurnIntake {
     });
     this.#activeReplies++;
     reply.delivered.finally(() => this.#activeReplies--);
+    const { approvals } = this.#options;
+    const target = {
+      chatKey: entry.chatKey,
+      chatId: entry.chatId,
+      threadId: entry.threadId,
+      session: view.name,
+    };
+    const sink: TurnSink = {
+      update(update) {
+        if (
+          update.type === "event" && update.event.type === "permission_request"
+        ) {
+          approvals.request(target, update.event).catch(log);
+        }
+        if (update.type === "done") {
+          approvals.endTurn(target.chatKey, target.session).catch(log);
+        }
+        reply.update(update);
+      },
+    };
     sessions.send(entry.chatKey, {
       session: view.name,
       input,
-      sink: reply,
+      sink,
       beforeStart: () => journal.mark(entry.id, "running"),
     }).then(
       () => journal.mark(entry.id, "done"),

@@ -31,6 +31,8 @@ const entrySchema = z.object({
   id: z.number().int(),
   chatId: z.number().int(),
   threadId: z.number().int().optional(),
+  /** Name of the forum topic the message was posted in. */
+  topicName: z.string().optional(),
   chatKey: z.string(),
   input: inputSchema,
   /** queued: not yet given to Claude; running: given; interrupted: the bot died while it ran; done: answered. */

@@ -3,6 +3,7 @@
 import { join } from "node:path";
 import { type Clock, IdleTimer } from "./idle_timer.ts";
 import { KeyedLock } from "./lock.ts";
+import { addDailyCost, costSince, nextDayStart } from "./usage.ts";
 import type { ClaudeEvent, ContentBlock } from "./stream_json.ts";
 import {
   type SessionRecord,
@@ -27,6 +28,19 @@ export type SessionState = "running" | "busy" | "suspended";
 
 /** Session names: 1–32 of `[A-Za-z0-9_-]`, so they are safe as directory names. */
 export const SESSION_NAME_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
+
+/**
+ * A valid session name made from free text (a forum topic's title):
+ * other characters become "-", at most 32; undefined when nothing is left.
+ */
+export function sessionNameFrom(text: string): string | undefined {
+  const name = text.normalize("NFKD").replaceAll(/[^A-Za-z0-9_-]+/g, "-")
+    .replaceAll(/^-+|-+$/g, "").slice(0, 32).replace(/-+$/, "");
+  return name || undefined;
+}
+
+/** The permission mode in which tool use is approved from the chat. */
+export const ASK_MODE = "ask";
 
 /** Range of `/timeout`, in minutes. */
 export const TIMEOUT_MINUTES = { min: 1, max: 120 } as const;
@@ -54,6 +68,11 @@ export interface SessionView {
   totalCostUsd: number;
   lastTurnCostUsd: number;
   contextUsed?: number;
+  /** The effective permission mode ("ask": approvals on the phone). */
+  permissionMode: string;
+  alwaysAllowedTools: readonly string[];
+  costByDay: Readonly<Record<string, number>>;
+  maxBudgetUsd?: number;
   workDir: string;
   /** Messages waiting behind the running turn. */
   queued: number;
@@ -115,6 +134,22 @@ export class SessionExistsError extends Error {
   }
 }
 
+/** Today's spending reached DAILY_BUDGET_USD; turns resume at `resetsAt`. */
+export class BudgetExceededError extends Error {
+  override name = "BudgetExceededError";
+  readonly spentUsd: number;
+  readonly budgetUsd: number;
+  readonly resetsAt: number;
+  constructor(spentUsd: number, budgetUsd: number, resetsAt: number) {
+    super(
+      `Cannot start a turn: spent ${spentUsd} of the daily budget ${budgetUsd}`,
+    );
+    this.spentUsd = spentUsd;
+    this.budgetUsd = budgetUsd;
+    this.resetsAt = resetsAt;
+  }
+}
+
 /** The bot is shutting down and starts nothing new. */
 export class ShuttingDownError extends Error {
   override name = "ShuttingDownError";
@@ -159,6 +194,8 @@ export interface SessionManagerOptions {
   interruptGraceMs?: number;
   /** Silence in a running turn after which the sink hears "stalled". */
   stallMs?: number;
+  /** Spending cap of all sessions per UTC day; undefined: none. */
+  dailyBudgetUsd?: number;
   log?: (message: string) => void;
 }
 
@@ -376,6 +413,56 @@ export class SessionManager {
     });
   }
 
+  /** Sets the active session's permission mode; applies at the next turn. */
+  setPermissionMode(chatKey: string, mode: string): Promise<SessionView> {
+    return this.#changeActive(chatKey, (session) => {
+      session.record.permissionMode = mode;
+      session.needsRestart = session.process !== undefined;
+    });
+  }
+
+  /** Sets the active session's --max-budget-usd (undefined: none); applies at the next turn. */
+  setMaxBudget(
+    chatKey: string,
+    usd: number | undefined,
+  ): Promise<SessionView> {
+    return this.#changeActive(chatKey, (session) => {
+      session.record.maxBudgetUsd = usd;
+      session.needsRestart = session.process !== undefined;
+    });
+  }
+
+  /** Remembers "Always allow <tool>" for a session; false when it is gone. */
+  async alwaysAllow(
+    chatKey: string,
+    name: string,
+    tool: string,
+  ): Promise<boolean> {
+    const session = this.#sessions.get(sessionId(chatKey, name));
+    if (!session) return false;
+    await this.#lock.run(session.id, async () => {
+      if (!session.record.alwaysAllowedTools.includes(tool)) {
+        session.record.alwaysAllowedTools.push(tool);
+        await this.#persist(session);
+      }
+    });
+    return true;
+  }
+
+  /** Every session of every chat (for usage totals). */
+  all(): SessionView[] {
+    return [...this.#sessions.values()].map((s) => this.#view(s));
+  }
+
+  /** What all sessions (archived ones excepted) spent today (UTC). */
+  spentToday(): number {
+    const now = this.#options.clock.now();
+    return [...this.#sessions.values()].reduce(
+      (sum, s) => sum + costSince(s.record.costByDay, now, 1),
+      0,
+    );
+  }
+
   /** Sets the active session's output mode. */
   setOutputMode(chatKey: string, mode: OutputMode): Promise<SessionView> {
     return this.#changeActive(chatKey, (session) => {
@@ -387,11 +474,17 @@ export class SessionManager {
    * The active session, created as `default` when the chat has none: where
    * a plain message or a file goes.
    */
-  ensureActive(chatKey: string): Promise<SessionView> {
+  ensureActive(
+    chatKey: string,
+    options: { newName?: string } = {},
+  ): Promise<SessionView> {
+    const name = options.newName && SESSION_NAME_PATTERN.test(options.newName)
+      ? options.newName
+      : DEFAULT_SESSION;
     return this.#lock.run(`chat:${chatKey}`, async () => {
       const session = this.#activeSession(chatKey) ??
-        this.#sessions.get(sessionId(chatKey, DEFAULT_SESSION)) ??
-        await this.#createSession(chatKey, DEFAULT_SESSION);
+        this.#sessions.get(sessionId(chatKey, name)) ??
+        await this.#createSession(chatKey, name);
       await this.#setActive(chatKey, session.record.name);
       return this.#view(session);
     });
@@ -407,6 +500,16 @@ export class SessionManager {
    */
   send(chatKey: string, request: TurnRequest): Promise<TurnOutcome> {
     if (this.#isShuttingDown) return Promise.reject(new ShuttingDownError());
+    const budget = this.#options.dailyBudgetUsd;
+    if (budget !== undefined) {
+      const now = this.#options.clock.now();
+      const spent = this.spentToday();
+      if (spent >= budget) {
+        return Promise.reject(
+          new BudgetExceededError(spent, budget, nextDayStart(now)),
+        );
+      }
+    }
     let session: Session;
     try {
       session = this.#require(chatKey, request.session);
@@ -595,6 +698,11 @@ export class SessionManager {
       record.turns++;
       record.lastTurnCostUsd = outcome.costUsd;
       record.totalCostUsd += outcome.costUsd;
+      record.costByDay = addDailyCost(
+        record.costByDay,
+        this.#options.clock.now(),
+        outcome.costUsd,
+      );
       const { usage, contextWindow } = outcome.event;
       if (usage && contextWindow) {
         const used = usage.inputTokens + usage.cacheReadInputTokens +
@@ -614,8 +722,9 @@ export class SessionManager {
       resumeSessionId: record.claudeSessionId,
       model: record.model,
       appendSystemPrompt: record.systemPrompt,
-      permissionMode: options.permissionMode,
+      ...permissionFlags(record.permissionMode ?? options.permissionMode),
       allowedTools: options.allowedTools,
+      maxBudgetUsd: record.maxBudgetUsd,
     };
     const process = options.startProcess({
       bin: options.claudeBin,
@@ -752,6 +861,8 @@ export class SessionManager {
       turns: 0,
       totalCostUsd: 0,
       lastTurnCostUsd: 0,
+      alwaysAllowedTools: [],
+      costByDay: {},
     });
     await Deno.mkdir(join(session.record.workDir, "inbox"), {
       recursive: true,
@@ -855,10 +966,26 @@ export class SessionManager {
       totalCostUsd: record.totalCostUsd,
       lastTurnCostUsd: record.lastTurnCostUsd,
       contextUsed: record.contextUsed,
+      permissionMode: record.permissionMode ?? this.#options.permissionMode,
+      alwaysAllowedTools: record.alwaysAllowedTools,
+      costByDay: record.costByDay,
+      maxBudgetUsd: record.maxBudgetUsd,
       workDir: record.workDir,
       queued: Math.max(0, session.queue.length - (session.turn ? 1 : 0)),
     };
   }
+}
+
+/**
+ * CLI flags of a permission mode. "ask" is ours: Claude asks through
+ * can_use_tool control requests, answered from the chat's buttons.
+ */
+function permissionFlags(
+  mode: string,
+): Pick<ClaudeSettings, "permissionMode" | "permissionPromptTool"> {
+  return mode === ASK_MODE
+    ? { permissionMode: "default", permissionPromptTool: "stdio" }
+    : { permissionMode: mode };
 }
 
 function sessionId(chatKey: string, name: string): string {

@@ -29,6 +29,14 @@ const sessionSchema = z.object({
   lastTurnCostUsd: z.number().default(0),
   /** Context use of the last turn, 0–1. */
   contextUsed: z.number().optional(),
+  /** Session override of CLAUDE_PERMISSION_MODE ("ask" = approve on the phone). */
+  permissionMode: z.string().optional(),
+  /** Tools the user chose "Always allow" for in this session. */
+  alwaysAllowedTools: z.array(z.string()).default([]),
+  /** Cost per UTC day ("YYYY-MM-DD" → USD), the last month. */
+  costByDay: z.record(z.string(), z.number()).default({}),
+  /** Passed to Claude as --max-budget-usd. */
+  maxBudgetUsd: z.number().positive().optional(),
 });
 
 /** A session's persisted metadata. */
@@ -199,7 +207,10 @@ export class SessionStore {
       ),
       archived,
     );
-    await Deno.remove(this.#sessionPath(record.chatKey, record.name));
+    // Under the file's write lock: a save still queued would otherwise
+    // recreate the record after the remove and revive the session.
+    const sessionPath = this.#sessionPath(record.chatKey, record.name);
+    await this.#writes.run(sessionPath, () => Deno.remove(sessionPath));
     return archived;
   }
 
@@ -263,6 +274,9 @@ export class SessionStore {
     try {
       await Deno.rename(temp, path);
     } catch (error) {
+      await Deno.remove(temp).catch(() => {
+        // The disk is gone: a stray temp file is ignored by load().
+      });
       throw new StoreWriteError(path, error);
     }
   }

@@ -19,7 +19,9 @@
 // Environment: FAKE_CLAUDE_STATE_DIR (history; default $HOME/.fake-claude),
 // FAKE_CLAUDE_LOG (JSON lines: argv, env names and every stdin line),
 // FAKE_CLAUDE_IGNORE_SIGTERM=1, FAKE_CLAUDE_START_DELAY_MS,
-// FAKE_CLAUDE_CHARS_PER_SEC (default: instant).
+// FAKE_CLAUDE_CHARS_PER_SEC (default: instant), FAKE_CLAUDE_LOG_TIMES=1 (for
+// benchmarks: stdin lines get `t`, the receipt time, and each result adds a
+// `{pid, result, t}` line; t is epoch ms with sub-ms precision).
 
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -311,6 +313,7 @@ class FakeClaude {
   readonly #historyFile: string;
   readonly #readyAt: number;
   readonly #charsPerSec: number;
+  readonly #isLoggingTimes: boolean;
   // Undefined until the first message: resume is checked only then.
   #earlierMessages: string[] | undefined;
   #totalCostUsd = 0;
@@ -336,10 +339,12 @@ class FakeClaude {
     this.#readyAt = Date.now() +
       Number(Deno.env.get("FAKE_CLAUDE_START_DELAY_MS") ?? 0);
     this.#charsPerSec = Number(Deno.env.get("FAKE_CLAUDE_CHARS_PER_SEC") ?? 0);
+    this.#isLoggingTimes = Deno.env.get("FAKE_CLAUDE_LOG_TIMES") === "1";
   }
 
   /** Handles one stdin line; control messages act at once, turns queue. */
   receive(line: string): void {
+    const receivedAt = epochMs();
     if (line.trim() === "") return;
     let message: unknown;
     try {
@@ -350,7 +355,7 @@ class FakeClaude {
     if (typeof message !== "object" || message === null) {
       this.#failInput(line, "not a JSON object");
     }
-    appendLog({ pid: Deno.pid, stdin: message });
+    appendLog({ pid: Deno.pid, stdin: message, ...this.#timeOf(receivedAt) });
     const input = message as Json;
     const body =
       (input.message ?? input.request ?? input.response ?? {}) as Json;
@@ -966,6 +971,7 @@ class FakeClaude {
       },
     };
     const isSuccess = end.subtype === "success";
+    const emittedAt = epochMs();
     this.#print({
       type: "result",
       subtype: end.subtype,
@@ -987,6 +993,14 @@ class FakeClaude {
       ...(end.errors && { errors: end.errors }),
     }, turn);
     this.#isLastResultError = end.isError;
+    // Logged after the line is out, so the log write never delays it.
+    if (this.#isLoggingTimes) {
+      appendLog({ pid: Deno.pid, result: end.subtype, t: emittedAt });
+    }
+  }
+
+  #timeOf(at: number): Json {
+    return this.#isLoggingTimes ? { t: at } : {};
   }
 
   #print(event: Json, turn?: Turn): void {
@@ -1032,6 +1046,11 @@ function writeAll(
 
 function writeStderr(text: string): void {
   writeAll(Deno.stderr, `${text}\n`);
+}
+
+// Epoch ms with sub-ms precision, comparable across processes on one machine.
+function epochMs(): number {
+  return performance.timeOrigin + performance.now();
 }
 
 function appendLog(entry: Json): void {

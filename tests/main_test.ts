@@ -1,0 +1,416 @@
+// Tests for main.ts as a real OS process, started the way the start task
+// starts it (the flags mainRunArgs computes, or `deno task start` itself),
+// talking to the fake Bot API over 127.0.0.1 and spawning the fake claude.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseConfig } from "../config.ts";
+import { claudeEnvNames, mainRunArgs } from "../launch.ts";
+import { TextLineStream } from "../line_stream.ts";
+import {
+  findMarkedProcesses,
+  processStartTime,
+  terminateProcesses,
+} from "../process_tree.ts";
+import { type ClaudeStart, OWNER_ID, TEST_TOKEN } from "./fakes/bot_harness.ts";
+import { createFakeClaudeBin } from "./fakes/claude_bin.ts";
+import { FakeBotApi, type FakeMessage } from "./fakes/fake_bot_api.ts";
+
+const REPO_DIR = fileURLToPath(new URL("..", import.meta.url));
+/** SHUTDOWN_GRACE_SECONDS of every bot here. */
+const GRACE_MS = 1_000;
+/** main.ts's own bound after the grace (EXIT_MARGIN_MS). */
+const EXIT_MARGIN_MS = 2_000;
+/** Room for a loaded test machine on top of the bound main.ts promises. */
+const SLACK_MS = 1_500;
+/** Bounds waits for things that take milliseconds to a second or two. */
+const WAIT_MS = 15_000;
+
+/** Polls `probe` every 20 ms until it returns a truthy value; fails after `timeoutMs`. */
+async function waitUntil<T>(
+  probe: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  description: string,
+  timeoutMs = WAIT_MS,
+): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  while (true) {
+    const value = await probe();
+    if (value) return value;
+    if (performance.now() > deadline) {
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${description}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Resolves with `promise` or undefined once `ms` passed; leaves no timer behind. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function isAlive(pid: number): Promise<boolean> {
+  return await processStartTime(pid) !== undefined;
+}
+
+/** Deno's cache, so the bot and the fake claude find their modules although HOME moved. */
+async function denoDir(): Promise<string> {
+  const { stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return JSON.parse(new TextDecoder().decode(stdout)).denoDir;
+}
+
+/** A temp dir with a fake Bot API, the fake claude and the bot's environment. */
+class Sandbox implements AsyncDisposable {
+  readonly dir: string;
+  readonly api: FakeBotApi;
+  /** The bot's whole environment; the non-bot variables are Claude's. */
+  readonly env: Record<string, string>;
+
+  private constructor(
+    dir: string,
+    api: FakeBotApi,
+    env: Record<string, string>,
+  ) {
+    this.dir = dir;
+    this.api = api;
+    this.env = env;
+  }
+
+  /** @param extraEnv added to (or replacing) the bot's environment */
+  static async create(extraEnv: Record<string, string> = {}): Promise<Sandbox> {
+    const dir = await Deno.makeTempDir({ prefix: "ct-main-" });
+    await Deno.mkdir(join(dir, "home"));
+    const api = await FakeBotApi.start({ token: TEST_TOKEN });
+    const env = {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: join(dir, "home"),
+      DENO_DIR: await denoDir(),
+      NO_COLOR: "1",
+      TELEGRAM_BOT_TOKEN: TEST_TOKEN,
+      TELEGRAM_API_ROOT: api.apiRoot,
+      ALLOWED_USER_IDS: String(OWNER_ID),
+      SHUTDOWN_GRACE_SECONDS: String(GRACE_MS / 1000),
+      CLAUDE_BIN: await createFakeClaudeBin(dir),
+      DATA_DIR: join(dir, "data"),
+      FAKE_CLAUDE_LOG: join(dir, "claude.log"),
+      FAKE_CLAUDE_STATE_DIR: join(dir, "claude-state"),
+      ...extraEnv,
+    };
+    return new Sandbox(dir, api, env);
+  }
+
+  get dataDir(): string {
+    return this.env.DATA_DIR;
+  }
+
+  /** The `deno run` arguments the start task would use for main.ts. */
+  mainArgs(): string[] {
+    const config = parseConfig(this.env, REPO_DIR);
+    return [
+      "run",
+      ...mainRunArgs(config, { claudeEnvNames: claudeEnvNames(this.env) }),
+    ];
+  }
+
+  /** Starts main.ts as the start task would, with the flags of mainRunArgs. */
+  startBot(): BotProcess {
+    return BotProcess.spawn(this.mainArgs(), this.env);
+  }
+
+  /** Sends a message as the owner and waits for a bot message after it that matches. */
+  async ask(text: string, expected: RegExp): Promise<FakeMessage> {
+    const before = this.api.messages().length;
+    this.api.sendText(text);
+    return await this.api.waitFor(
+      () =>
+        this.api.messages().slice(before).find((m) =>
+          !m.deleted && expected.test(m.text)
+        ),
+      { timeoutMs: WAIT_MS, description: `a message matching ${expected}` },
+    );
+  }
+
+  async #claudeLog(): Promise<Record<string, unknown>[]> {
+    try {
+      const text = await Deno.readTextFile(this.env.FAKE_CLAUDE_LOG);
+      return text.split("\n").filter(Boolean).map((line) => JSON.parse(line));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return [];
+      throw error;
+    }
+  }
+
+  /** Every fake claude start so far, oldest first. */
+  async claudeStarts(): Promise<ClaudeStart[]> {
+    return (await this.#claudeLog()).filter((entry) =>
+      "argv" in entry
+    ) as unknown as ClaudeStart[];
+  }
+
+  /** True once some fake claude received a user message containing `text`. */
+  async claudeReceived(text: string): Promise<boolean> {
+    return (await this.#claudeLog()).some((entry) =>
+      "stdin" in entry && JSON.stringify(entry.stdin).includes(text)
+    );
+  }
+
+  /** Every session record in DATA_DIR/sessions. */
+  async sessionRecords(): Promise<Record<string, unknown>[]> {
+    const records = [];
+    const dir = join(this.dataDir, "sessions");
+    for await (const entry of Deno.readDir(dir)) {
+      if (!entry.name.endsWith(".json")) continue;
+      records.push(JSON.parse(await Deno.readTextFile(join(dir, entry.name))));
+    }
+    return records;
+  }
+
+  /** Stops every process the bots marked, then the fake API; removes the dir. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      const instanceId = await Deno.readTextFile(
+        join(this.dataDir, "instance-id"),
+      ).then((text) => text.trim(), () => undefined);
+      if (instanceId) {
+        const leftovers = await findMarkedProcesses(`${instanceId}:`, {
+          prefix: true,
+        });
+        await terminateProcesses(leftovers.map((p) => p.pid), { graceMs: 0 });
+      }
+    } finally {
+      await this.api.close();
+      await Deno.remove(this.dir, { recursive: true });
+    }
+  }
+}
+
+/** A bot (or `deno task`) process in its own process group, its output collected line by line. */
+class BotProcess implements AsyncDisposable {
+  readonly pid: number;
+  readonly status: Promise<Deno.CommandStatus>;
+  /** stdout and stderr lines, in arrival order per stream. */
+  readonly output: string[] = [];
+  #child: Deno.ChildProcess;
+  #reading: Promise<unknown>;
+
+  private constructor(child: Deno.ChildProcess) {
+    this.#child = child;
+    this.pid = child.pid;
+    this.status = child.status;
+    this.#reading = Promise.all(
+      [child.stdout, child.stderr].map(async (stream) => {
+        const lines = stream.pipeThrough(new TextDecoderStream())
+          .pipeThrough(new TextLineStream());
+        for await (const line of lines) this.output.push(line);
+      }),
+    );
+  }
+
+  /** Runs `deno <args>` from the repository with exactly `env`. */
+  static spawn(args: string[], env: Record<string, string>): BotProcess {
+    return new BotProcess(
+      new Deno.Command(Deno.execPath(), {
+        args,
+        cwd: REPO_DIR,
+        clearEnv: true,
+        env,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        // Its own group: cleanup reaches `deno task`'s children too.
+        detached: true,
+      }).spawn(),
+    );
+  }
+
+  /** The first output line matching `pattern`, waiting for it. */
+  waitForOutput(pattern: RegExp, timeoutMs = WAIT_MS): Promise<string> {
+    return waitUntil(
+      () => this.output.find((line) => pattern.test(line)),
+      `output matching ${pattern}; output so far:\n${this.output.join("\n")}`,
+      timeoutMs,
+    );
+  }
+
+  /** Waits until polling started (after the reaper ran). */
+  async ready(): Promise<void> {
+    await this.waitForOutput(/Bot @\S+ is polling/);
+  }
+
+  signal(signal: Deno.Signal): void {
+    Deno.kill(this.pid, signal);
+  }
+
+  /** The exit status, or a failure naming the output when it takes longer than `ms`. */
+  async exitWithin(ms: number): Promise<Deno.CommandStatus> {
+    const status = await within(this.status, ms);
+    if (status === undefined) {
+      throw new Error(
+        `The bot did not exit within ${ms} ms; output:\n${
+          this.output.join("\n")
+        }`,
+      );
+    }
+    await this.#reading;
+    return status;
+  }
+
+  /** SIGKILLs the whole group unless it has exited; waits for the exit and the output. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (await within(this.status, 0) === undefined) {
+      try {
+        Deno.kill(-this.pid, "SIGKILL");
+      } catch (error) {
+        // It exited between the check and the kill: its status is collected below.
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      }
+    }
+    await this.#child.status;
+    await this.#reading;
+  }
+}
+
+Deno.test("main.ts answers a message under the start task's scoped permissions", async () => {
+  await using sandbox = await Sandbox.create();
+  await using bot = sandbox.startBot();
+  await bot.ready();
+
+  const reply = await sandbox.ask("hello from a real process", /echo: hello/);
+
+  assert.equal(reply.chat_id, OWNER_ID);
+  const [start] = await sandbox.claudeStarts();
+  assert.ok(start.marker?.endsWith(`:${OWNER_ID}/default`));
+  assert.ok(!start.envKeys.some((name) => name.startsWith("TELEGRAM_")));
+  assert.ok(!start.envKeys.includes("DATA_DIR"));
+  assert.ok(start.envKeys.includes("FAKE_CLAUDE_LOG"));
+  assert.ok(start.cwd.startsWith(sandbox.dataDir));
+  assert.ok(
+    !bot.output.some((line) => /NotCapable|PermissionDenied/.test(line)),
+    bot.output.join("\n"),
+  );
+});
+
+Deno.test("main.ts on SIGTERM kills a stuck Claude after the grace, saves the session and exits 0", async () => {
+  await using sandbox = await Sandbox.create({
+    // Claude ignores SIGTERM and stdin EOF: it is stuck before the turn
+    // starts, so the interrupt does not end it either. Only SIGKILL does.
+    FAKE_CLAUDE_IGNORE_SIGTERM: "1",
+    FAKE_CLAUDE_START_DELAY_MS: "60000",
+  });
+  await using bot = sandbox.startBot();
+  await bot.ready();
+  sandbox.api.sendText("!hang");
+  await waitUntil(() => sandbox.claudeReceived("!hang"), "Claude to get !hang");
+  const [{ pid: claudePid }] = await sandbox.claudeStarts();
+  const [running] = await waitUntil(
+    async () => {
+      const records = await sandbox.sessionRecords();
+      return records[0]?.state === "live" && records;
+    },
+    "the session to be saved as live",
+  );
+  assert.equal(running.pid, claudePid);
+
+  bot.signal("SIGTERM");
+  const status = await bot.exitWithin(GRACE_MS + EXIT_MARGIN_MS + SLACK_MS);
+
+  assert.equal(status.code, 0, bot.output.join("\n"));
+  assert.ok(
+    bot.output.some((line) => line.includes("ignored SIGTERM")),
+    bot.output.join("\n"),
+  );
+  assert.equal(await isAlive(claudePid), false);
+  const [saved] = await sandbox.sessionRecords();
+  assert.equal(saved.state, "suspended");
+  assert.equal(saved.pid, undefined);
+});
+
+Deno.test("main.ts exits at once on a second signal during shutdown", async () => {
+  await using sandbox = await Sandbox.create({
+    FAKE_CLAUDE_IGNORE_SIGTERM: "1",
+    FAKE_CLAUDE_START_DELAY_MS: "60000",
+    // A long grace: only the second signal can end the bot this soon.
+    SHUTDOWN_GRACE_SECONDS: "30",
+  });
+  await using bot = sandbox.startBot();
+  await bot.ready();
+  sandbox.api.sendText("!hang");
+  await waitUntil(() => sandbox.claudeReceived("!hang"), "Claude to get !hang");
+
+  bot.signal("SIGTERM");
+  await bot.waitForOutput(/Shutting down/);
+  bot.signal("SIGINT");
+  const status = await bot.exitWithin(EXIT_MARGIN_MS + SLACK_MS);
+
+  assert.equal(status.code, 130);
+  assert.ok(bot.output.some((line) => line.includes("Second signal")));
+});
+
+Deno.test("main.ts after kill -9 reaps the orphans at the next start and resumes the session", async () => {
+  await using sandbox = await Sandbox.create();
+  const unrelated = new Deno.Command("sleep", {
+    args: ["60"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let sleepPid: number | undefined;
+  try {
+    await using first = sandbox.startBot();
+    await first.ready();
+    const started = await sandbox.ask("!tool-sleep 60", /started sleep \d+/);
+    sleepPid = Number(/started sleep (\d+)/.exec(started.text)![1]);
+    const [{ pid: claudePid }] = await sandbox.claudeStarts();
+    const claudeSessionId = await waitUntil(
+      async () => (await sandbox.sessionRecords())[0]?.claudeSessionId,
+      "the Claude session id to be saved",
+    );
+    // A turn in flight keeps the orphaned Claude alive after its stdin closes.
+    sandbox.api.sendText("!hang");
+    await waitUntil(() => sandbox.claudeReceived("!hang"), "Claude to get !hang");
+
+    first.signal("SIGKILL");
+    assert.equal((await first.exitWithin(WAIT_MS)).signal, "SIGKILL");
+    assert.equal(await isAlive(claudePid), true, "Claude outlives the bot");
+    assert.equal(await isAlive(sleepPid), true, "the tool outlives the bot");
+
+    await using second = sandbox.startBot();
+    await second.ready();
+    assert.ok(
+      second.output.some((line) =>
+        line.includes("Reaped 1 orphaned Claude and 1 tool process")
+      ),
+      second.output.join("\n"),
+    );
+    assert.equal(await isAlive(claudePid), false);
+    assert.equal(await isAlive(sleepPid), false);
+    assert.equal(await isAlive(unrelated.pid), true);
+
+    const history = await sandbox.ask("!history", /tool-sleep/);
+    assert.match(history.text, /"!tool-sleep 60"/);
+    const starts = await sandbox.claudeStarts();
+    assert.equal(starts.length, 2);
+    const resumeAt = starts[1].argv.indexOf("--resume");
+    assert.equal(starts[1].argv[resumeAt + 1], claudeSessionId);
+  } finally {
+    unrelated.kill("SIGKILL");
+    await unrelated.status;
+    if (sleepPid !== undefined && await isAlive(sleepPid)) {
+      await terminateProcesses([sleepPid], { graceMs: 0 });
+    }
+  }
+});
