@@ -319,7 +319,17 @@ export class ClaudeProcess {
       }
       for (const event of events) {
         if (event.type === "result") this.#lastResultAt = performance.now();
-        this.#options.onEvent(event);
+        try {
+          this.#options.onEvent(event);
+        } catch (error) {
+          // A failing handler must not stop the reading: stdout would fill
+          // up and block Claude, and `exited` would never report the exit.
+          this.#options.log?.(
+            `Cannot handle "${event.type}" event of Claude ${this.pid}: ${
+              error instanceof Error ? error.stack : error
+            }`,
+          );
+        }
       }
     }
   }

@@ -239,7 +239,10 @@ Deno.test("SessionStore.load() quarantines corrupt files and loads the rest", as
 Deno.test("SessionStore.instanceId() is created once and kept", async () => {
   await using temp = await TempStore.create();
   const id = await temp.store.instanceId();
-  assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  assert.match(
+    id,
+    /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+  );
   assert.equal(await temp.store.instanceId(), id);
   const next = new SessionStore({ dataDir: temp.dataDir });
   assert.equal(await next.instanceId(), id);

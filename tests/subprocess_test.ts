@@ -12,6 +12,7 @@ import {
   ClaudeProcess,
   type ClaudeSettings,
   ClaudeStartError,
+  type SpawnFn,
 } from "../subprocess.ts";
 import { createFakeClaudeBin } from "./fakes/claude_bin.ts";
 
@@ -91,7 +92,13 @@ class FakeClaudeProcess implements AsyncDisposable {
 
   constructor(
     workspace: Workspace,
-    options: { settings?: ClaudeSettings; env?: Record<string, string> } = {},
+    options: {
+      settings?: ClaudeSettings;
+      env?: Record<string, string>;
+      /** Events of this type make the handler throw (after recording them). */
+      failOn?: ClaudeEvent["type"];
+      spawn?: SpawnFn;
+    } = {},
   ) {
     this.process = ClaudeProcess.start({
       bin: workspace.bin,
@@ -102,8 +109,10 @@ class FakeClaudeProcess implements AsyncDisposable {
       onEvent: (event) => {
         this.events.push(event);
         this.#notifyChange();
+        if (event.type === options.failOn) throw new Error("Handler failed");
       },
       log: (message) => this.logLines.push(message),
+      spawn: options.spawn,
     });
     this.process.exited.then((exit) => {
       this.#exit = exit;
@@ -288,10 +297,14 @@ Deno.test("ClaudeProcess gives Claude only the given environment and the marker"
     await claude.process.stop({ graceMs: STOP_GRACE_MS });
 
     const [start] = await workspace.readLog();
-    assert.deepEqual(start.envKeys, [
-      ...Object.keys(workspace.env({ EXTRA_SETTING: "on" })),
-      MARKER_ENV,
-    ].sort());
+    assert.ok(!(start.envKeys as string[]).includes(secret));
+    assert.deepEqual(
+      start.envKeys,
+      [
+        ...Object.keys(workspace.env({ EXTRA_SETTING: "on" })),
+        MARKER_ENV,
+      ].sort(),
+    );
     assert.equal(start.marker, workspace.marker);
     assert.equal(start.pid, claude.process.pid);
     assert.equal(start.cwd, workspace.cwd);
@@ -318,6 +331,24 @@ Deno.test("ClaudeProcess skips malformed stdout lines and finishes the turn", as
   // The next turn works as usual.
   assert.deepEqual(textsOf(await claude.turn("again")), ["echo: again"]);
   await claude.process.stop({ graceMs: STOP_GRACE_MS });
+});
+
+Deno.test("ClaudeProcess keeps reading when the event handler throws", async () => {
+  await using workspace = await Workspace.create();
+  await using claude = new FakeClaudeProcess(workspace, {
+    failOn: "text_delta",
+  });
+  const events = await claude.turn("!long 2000");
+  const deltas = events.filter((e) => e.type === "text_delta");
+  assert.ok(deltas.length > 1);
+  assert.equal(events.at(-1)?.type, "result");
+  const failures = claude.logLines.filter((line) =>
+    line.startsWith(`Cannot handle "text_delta" event of Claude`)
+  );
+  assert.equal(failures.length, deltas.length);
+  assert.match(failures[0], /Error: Handler failed/);
+  const exit = await claude.process.stop({ graceMs: STOP_GRACE_MS });
+  assert.deepEqual(exit, { code: 0, signal: null, stderrTail: "" });
 });
 
 Deno.test("ClaudeProcess.interrupt() ends a running turn and keeps the process", async () => {
@@ -427,6 +458,8 @@ Deno.test("ClaudeProcess.exited reports a crash with its code and stderr", async
     claude.events.map((e) => e.type),
     ["init", "text_delta"],
   );
+  // Stopping a process that is gone reports how it ended.
+  assert.deepEqual(await claude.process.stop({ graceMs: 0 }), exit);
 });
 
 Deno.test("ClaudeProcess.sendUserMessage() rejects once the process exited", async () => {
@@ -468,12 +501,15 @@ Deno.test("ClaudeProcess.start() throws ClaudeStartError", async (t) => {
     assertStartError(await startError(bin), bin, "not_found");
   });
 
-  await t.step("permission_denied for a file that is not executable", async () => {
-    const bin = join(workspace.dir, "not-executable");
-    await Deno.writeTextFile(bin, "#!/bin/sh\nexit 0\n");
-    await Deno.chmod(bin, 0o644);
-    assertStartError(await startError(bin), bin, "permission_denied");
-  });
+  await t.step(
+    "permission_denied for a file that is not executable",
+    async () => {
+      const bin = join(workspace.dir, "not-executable");
+      await Deno.writeTextFile(bin, "#!/bin/sh\nexit 0\n");
+      await Deno.chmod(bin, 0o644);
+      assertStartError(await startError(bin), bin, "permission_denied");
+    },
+  );
 });
 
 function assertStartError(
@@ -489,13 +525,33 @@ function assertStartError(
 
 Deno.test("ClaudeProcess.stop() right after a result keeps the turn", async () => {
   await using workspace = await Workspace.create();
+  // The signals sent to the child, and when: the CLI writes its session
+  // file ~50 ms after a result, so no signal may come sooner than ~100 ms.
+  const signals: { signal: string; atMs: number }[] = [];
+  const spawn: SpawnFn = (bin, options) => {
+    const child = new Deno.Command(bin, options).spawn();
+    const kill = child.kill.bind(child);
+    child.kill = (signal = "SIGTERM") => {
+      signals.push({ signal: String(signal), atMs: performance.now() });
+      kill(signal);
+    };
+    return child;
+  };
   let sessionId: string;
   {
-    await using first = new FakeClaudeProcess(workspace);
+    await using first = new FakeClaudeProcess(workspace, { spawn });
     const events = await first.turn("remember this");
+    const resultAtMs = performance.now();
     sessionId = (events[0] as EventOf<"init">).sessionId;
     // No grace at all: only the wait after a result protects the turn.
     await first.process.stop({ graceMs: 0 });
+    // A lower bound the code enforces with a timer, not a speed measurement.
+    for (const { signal, atMs } of signals) {
+      assert.ok(
+        atMs - resultAtMs >= 100,
+        `${signal} after ${atMs - resultAtMs} ms`,
+      );
+    }
   }
   await using second = new FakeClaudeProcess(workspace, {
     settings: { resumeSessionId: sessionId },

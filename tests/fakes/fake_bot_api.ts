@@ -65,6 +65,8 @@ export interface UserRef {
   threadId?: number;
   /** Marks a supergroup as a forum. */
   isForum?: boolean;
+  /** Title of the forum topic (with threadId): sent as the topic's creation message being replied to, as Telegram does. */
+  topicName?: string;
   firstName?: string;
 }
 
@@ -893,6 +895,17 @@ export class FakeBotApi implements AsyncDisposable {
       ...(threadId === undefined
         ? {}
         : { message_thread_id: threadId, is_topic_message: true }),
+      ...(threadId !== undefined && from.topicName !== undefined
+        ? {
+          reply_to_message: {
+            message_id: threadId,
+            chat,
+            date: this.#unixNow(),
+            message_thread_id: threadId,
+            forum_topic_created: { name: from.topicName, icon_color: 7322096 },
+          } as unknown as Message["reply_to_message"],
+        }
+        : {}),
       ...content,
     };
     return this.pushUpdate({ message });
