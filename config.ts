@@ -66,9 +66,14 @@ export interface Config {
 
 const integerIn = (min: number, max: number) =>
   z.string().trim().regex(/^\d+$/, "must be a whole number").transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+    .pipe(
+      z.number().int().min(min, `must be at least ${min}`).max(
+        max,
+        `must be at most ${max}`,
+      ),
+    );
 
-const idList = z.string().transform((text, ctx) => {
+const idList = z.string({ error: "is required" }).transform((text, ctx) => {
   const ids = text.split(",").map((part) => part.trim()).filter(Boolean);
   const bad = ids.find((id) => !/^-?\d{1,20}$/.test(id));
   if (bad !== undefined) {
@@ -127,7 +132,7 @@ export class ConfigError extends Error {
 
 /**
  * Parses the bot's configuration from environment variables.
- * @param env variable name → value; missing and empty values count as unset
+ * @param env variable name → value; missing, empty and blank values count as unset
  * @param cwd base for a relative DATA_DIR
  * @throws {ConfigError} naming every bad variable
  */
@@ -136,7 +141,7 @@ export function parseConfig(
   cwd: string,
 ): Config {
   const present = Object.fromEntries(
-    BOT_ENV_VARS.map((name) => [name, env[name] || undefined]),
+    BOT_ENV_VARS.map((name) => [name, env[name]?.trim() || undefined]),
   );
   const parsed = envSchema.safeParse(present);
   if (!parsed.success) {

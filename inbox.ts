@@ -9,11 +9,16 @@ const MAX_NAME_LENGTH = 100;
  */
 export function sanitizeFileName(name: string): string {
   const base = basename(name.replaceAll("\\", "/"));
-  const cleaned = base.normalize("NFKD").replaceAll(/[^A-Za-z0-9._-]+/g, "_")
-    .replace(/^[._]+/, "");
+  // NFKD splits "é" into "e" and a combining accent, which is dropped.
+  const cleaned = base.normalize("NFKD").replaceAll(/\p{M}/gu, "")
+    .replaceAll(/[^A-Za-z0-9._-]+/g, "_");
+  // The extension is split off before leading dots go: ".env" is a name,
+  // and "日本語.txt" keeps its extension ("file.txt", not "txt").
   const dot = cleaned.lastIndexOf(".");
-  const ext = dot > 0 ? cleaned.slice(dot).slice(0, 16) : "";
-  const stem = (dot > 0 ? cleaned.slice(0, dot) : cleaned)
+  const ext = dot > 0 && dot < cleaned.length - 1
+    ? cleaned.slice(dot).slice(0, 16)
+    : "";
+  const stem = (ext ? cleaned.slice(0, dot) : cleaned).replace(/^[._]+/, "")
     .slice(0, MAX_NAME_LENGTH - ext.length);
   return stem ? stem + ext : `file${ext}`;
 }

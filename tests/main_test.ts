@@ -337,7 +337,6 @@ Deno.test("main.ts on SIGTERM kills a stuck Claude after the grace, saves the se
   const [saved] = await sandbox.sessionRecords();
   assert.equal(saved.state, "suspended");
   assert.equal(saved.pid, undefined);
-  console.log(bot.output.join("\n"));
 });
 
 Deno.test("main.ts exits at once on a second signal during shutdown", async () => {
@@ -407,7 +406,6 @@ Deno.test("main.ts after kill -9 reaps the orphans at the next start and resumes
     assert.equal(starts.length, 2);
     const resumeAt = starts[1].argv.indexOf("--resume");
     assert.equal(starts[1].argv[resumeAt + 1], claudeSessionId);
-    console.log(first.output.join("\n"), "\n---\n", second.output.join("\n"), new Date().toISOString());
   } finally {
     unrelated.kill("SIGKILL");
     await unrelated.status;
