@@ -461,6 +461,10 @@ export function registerCommands(
       );
       return;
     }
+    if (text.trim() === "") {
+      await reply(ctx, "That message is empty; nothing was sent to Claude.");
+      return;
+    }
     await journalAndAccept(ctx, { kind: "text", text });
   });
 

@@ -27,5 +27,9 @@ export function usd(amount: number): string {
 
 /** Shortens text to `max` characters, marking the cut with "…". */
 export function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  if (text.length <= max) return text;
+  let end = max - 1;
+  // Half a surrogate pair (an emoji) is invalid UTF-8: Telegram rejects it.
+  if (/[\uD800-\uDBFF]/.test(text.charAt(end - 1))) end--;
+  return `${text.slice(0, end)}…`;
 }

@@ -57,7 +57,7 @@ export async function loadPersonas(dataDir: string): Promise<Persona[]> {
   try {
     text = await Deno.readTextFile(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return [...byName.values()];
+    if (error instanceof Deno.errors.NotFound) return sortByName(byName);
     throw new PersonasFileError(path, error);
   }
   try {
@@ -68,6 +68,11 @@ export async function loadPersonas(dataDir: string): Promise<Persona[]> {
   } catch (error) {
     throw new PersonasFileError(path, error);
   }
+  return sortByName(byName);
+}
+
+/** One order whether or not personas.json exists, so /personas lists stay stable. */
+function sortByName(byName: Map<string, Persona>): Persona[] {
   return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 

@@ -1,5 +1,7 @@
-// Streams one turn into the chat: typing indicator, a live preview edited in
-// place, tool status lines, then the final answer split into valid messages.
+// Streams one turn into the chat in the session's output mode: a typing
+// indicator, a live preview (a draft, or one message edited in place), the
+// verbose tool log, then the final answer split into valid messages.
+import { humanDuration, usd } from "./format.ts";
 import type { Clock } from "./idle_timer.ts";
 import type { Outbox } from "./outbox.ts";
 import { escapeHtml, htmlToPlainText, renderMarkdown } from "./render.ts";
@@ -11,20 +13,37 @@ import type {
 } from "./sessions.ts";
 import { splitHtml, TELEGRAM_MESSAGE_LIMIT } from "./split.ts";
 import type { ClaudeEvent } from "./stream_json.ts";
-import { humanDuration, truncate, usd } from "./format.ts";
+import { toolLineHtml, toolResultHtml, toolStatus } from "./tool_lines.ts";
 
 /** Telegram refused the message's HTML; the text is resent as plain text. */
 export class FormattingRejectedError extends Error {
   override name = "FormattingRejectedError";
 }
 
+/** The server has no sendMessageDraft (Bot API before 9.3). */
+export class DraftsUnsupportedError extends Error {
+  override name = "DraftsUnsupportedError";
+}
+
 /** The few Bot API calls a reply makes, bound to one chat (and topic). */
 export interface ChatApi {
+  /** Whether drafts may be tried: a private chat, on a server not known to lack them. */
+  readonly canDraft: boolean;
   /** Sends a message; returns its id. @throws {FormattingRejectedError} */
   sendText(text: string, options: { html: boolean }): Promise<number>;
   /** Edits a message; "not modified" is success. @throws {FormattingRejectedError} */
   editText(
     messageId: number,
+    text: string,
+    options: { html: boolean },
+  ): Promise<void>;
+  /**
+   * Shows `text` as the chat's draft (sendMessageDraft): a preview that
+   * vanishes once the bot sends a message, or after 30 s without an update.
+   * @throws {DraftsUnsupportedError} {FormattingRejectedError}
+   */
+  sendDraft(
+    draftId: number,
     text: string,
     options: { html: boolean },
   ): Promise<void>;
@@ -41,8 +60,13 @@ export interface ChatApi {
 export const MAX_ANSWER_MESSAGES = 3;
 /** Telegram's typing indicator lapses after ~5 s. */
 const TYPING_REFRESH_MS = 4_000;
+/** Drafts vanish after 30 s without an update; a long tool run must not lose its status. */
+const DRAFT_REFRESH_MS = 20_000;
 const PREVIEW_LIMIT = 3_500;
-const TOOL_RESULT_EXCERPT_CHARS = 300;
+/** A verbose log message's lines; the streamed text below them gets the rest. */
+const LOG_PAGE_LIMIT = 3_000;
+const LOG_TAIL_LIMIT = 1_000;
+const ATTACHMENT_NOTE_RESERVE = 120;
 
 /** What a reply needs: where to send, how, and at what pace. */
 export interface ReplyOptions {
@@ -55,21 +79,41 @@ export interface ReplyOptions {
   log?: (message: string) => void;
 }
 
+/** One message this reply keeps editing: verbose log lines, and the live preview when it is the last. */
+interface Page {
+  readonly index: number;
+  lines: string[];
+  /** Its message id once sent; undefined if sending failed. */
+  id?: Promise<number | undefined>;
+  shownHtml?: string;
+}
+
 /** One turn's messages in the chat; a TurnSink fed by the session manager. */
 export class TelegramReply implements TurnSink {
   #options: ReplyOptions;
-  #blocks: string[] = [];
+  /** Completed text blocks of the turn, in order. */
+  #texts: string[] = [];
+  /** Index in #texts of the first block after the last tool call. */
+  #segmentStart = 0;
   #partial = "";
   #status = "";
-  #toolLog: string[] = [];
-  #previewId?: Promise<number | undefined>;
-  #toolLogId?: Promise<number | undefined>;
+  #toolCount = 0;
+  #pages: Page[] = [];
+  #isUsingDrafts: boolean;
+  readonly #draftId = 1 + Math.floor(Math.random() * 0x7ffffffe);
+  #shownDraftHtml = "";
+  /** The state each coalesced update (draft, page edit) was last queued for. */
+  #requested = new Map<string, string>();
+  #lastDraftAtMs = -Infinity;
+  #isFinished = false;
   #stopTyping?: () => void;
   #work: Promise<void> = Promise.resolve();
   #done = Promise.withResolvers<void>();
+  readonly #id = crypto.randomUUID();
 
   constructor(options: ReplyOptions) {
     this.#options = options;
+    this.#isUsingDrafts = options.api.canDraft;
     this.#typing();
   }
 
@@ -79,16 +123,23 @@ export class TelegramReply implements TurnSink {
   }
 
   update(update: TurnUpdate): void {
+    const { mode } = this.#options;
     switch (update.type) {
-      case "resuming":
-        this.#notice(
-          `Resuming session (idle for ${humanDuration(update.idleMs)})…`,
-        );
+      case "resuming": {
+        const text = `Resuming session (idle for ${
+          humanDuration(update.idleMs)
+        })…`;
+        if (mode === "verbose") this.#addLogLine(`↻ ${escapeHtml(text)}`);
+        if (mode === "normal") this.#status = text;
+        this.#refresh();
         break;
+      }
       case "history_lost":
-        this.#notice(
-          "⚠️ The earlier conversation history could not be restored. " +
-            "Starting a fresh Claude session in the same folder; your message is answered there.",
+        this.#enqueue(() =>
+          this.#send(
+            "⚠️ The earlier conversation history could not be restored. " +
+              "Starting a fresh Claude session in the same folder; your message is answered there.",
+          )
         );
         break;
       case "event":
@@ -103,133 +154,245 @@ export class TelegramReply implements TurnSink {
   }
 
   #onEvent(event: ClaudeEvent): void {
-    const { mode } = this.#options;
+    const isVerbose = this.#options.mode === "verbose";
     switch (event.type) {
       case "text_delta":
         this.#partial += event.text;
         this.#status = "";
         break;
       case "text":
-        this.#blocks.push(event.text);
+        this.#texts.push(event.text);
         this.#partial = "";
+        this.#status = "";
         break;
-      case "tool_use":
-        if (mode === "verbose") {
-          this.#toolLog.push(
-            `⚙️ <b>${escapeHtml(event.name)}</b> ${
-              escapeHtml(toolSummary(event))
-            }`,
-          );
-          this.#refreshToolLog();
+      case "tool_use": {
+        this.#toolCount++;
+        if (this.#partial) this.#texts.push(this.#partial);
+        this.#partial = "";
+        const narration = this.#texts.slice(this.#segmentStart).join("\n\n");
+        this.#segmentStart = this.#texts.length;
+        if (isVerbose && narration) {
+          this.#addLogLine(renderMarkdown(narration));
         }
-        this.#status = toolStatus(event);
+        if (isVerbose) this.#addLogLine(toolLineHtml(event));
+        this.#status = `⚙️ ${toolStatus(event)}${
+          this.#toolCount > 1 ? ` (tool ${this.#toolCount})` : ""
+        }`;
         break;
-      case "tool_result":
-        if (mode === "verbose") {
-          const excerpt = truncate(
-            event.content.trim(),
-            TOOL_RESULT_EXCERPT_CHARS,
-          );
-          if (excerpt) {
-            this.#toolLog.push(
-              `<blockquote expandable>${event.isError ? "❌ " : ""}${
-                escapeHtml(excerpt)
-              }</blockquote>`,
-            );
-          }
-          this.#refreshToolLog();
-        }
+      }
+      case "tool_result": {
+        const excerpt = toolResultHtml(event);
+        if (!isVerbose || !excerpt) return;
+        this.#addLogLine(excerpt);
         break;
+      }
       default:
         return;
     }
-    if (mode !== "quiet") this.#refreshPreview();
+    this.#refresh();
   }
 
+  /** The preview's inputs, unrendered, so every event can cheaply tell whether it changed. */
+  #previewSource(): { text: string; status: string } {
+    const { mode } = this.#options;
+    if (this.#isFinished || mode === "quiet") return { text: "", status: "" };
+    const texts = mode === "verbose"
+      ? this.#texts.slice(this.#segmentStart)
+      : this.#texts;
+    const text = [...texts, this.#partial].filter(Boolean).join("\n\n");
+    return { text, status: mode === "normal" ? this.#status : "" };
+  }
+
+  /** The live preview: text streamed so far, and in normal mode the status line. */
   #previewHtml(): string {
-    const text = [...this.#blocks, this.#partial].filter(Boolean).join("\n\n");
-    const body = text
-      ? splitHtml(renderMarkdown(text), { maxLength: PREVIEW_LIMIT })
-      : [];
-    const more = body.length > 1 ? "\n…" : "";
-    const status = this.#status ? `\n\n<i>${escapeHtml(this.#status)}</i>` : "";
-    return (body[0] ?? "") + more + status;
+    const { text, status } = this.#previewSource();
+    const limit = this.#options.mode === "verbose" && !this.#isUsingDrafts
+      ? LOG_TAIL_LIMIT
+      : PREVIEW_LIMIT;
+    const body = text ? splitHtml(renderMarkdown(text), { maxLength: limit }) : [];
+    return [
+      (body[0] ?? "") + (body.length > 1 ? "\n…" : ""),
+      status && `<i>${escapeHtml(status)}</i>`,
+    ].filter(Boolean).join("\n\n");
   }
 
-  #refreshPreview(): void {
-    if (!this.#previewHtml()) return;
-    if (!this.#previewId) {
-      this.#previewId = this.#enqueue(() => this.#send(this.#previewHtml()));
-      return;
-    }
-    const id = this.#previewId;
-    this.#enqueue(async () => {
-      const messageId = await id;
-      const html = this.#previewHtml();
-      if (messageId !== undefined && html) await this.#edit(messageId, html);
-    }, "preview");
+  #isLive(page: Page): boolean {
+    return !this.#isUsingDrafts && page === this.#pages.at(-1);
   }
 
-  #refreshToolLog(): void {
-    const html = () =>
-      truncate(this.#toolLog.join("\n"), TELEGRAM_MESSAGE_LIMIT);
-    if (!this.#toolLogId) {
-      this.#toolLogId = this.#enqueue(() => this.#send(html()));
+  #pageHtml(page: Page): string {
+    return [page.lines.join("\n"), this.#isLive(page) ? this.#previewHtml() : ""]
+      .filter(Boolean).join("\n\n");
+  }
+
+  /** Shows the current state: a draft, or an edit of the last page. */
+  #refresh(): void {
+    if (this.#options.mode === "quiet" || this.#isFinished) return;
+    const { text, status } = this.#previewSource();
+    if (this.#isUsingDrafts) {
+      this.#request("draft", `${text}\0${status}`, () => this.#showDraft());
       return;
     }
-    // A very long tool log starts a fresh message so no line is lost.
-    if (this.#toolLog.join("\n").length > PREVIEW_LIMIT) {
-      this.#toolLog = this.#toolLog.slice(-1);
-      this.#toolLogId = this.#enqueue(() => this.#send(html()));
+    const page = this.#pages.at(-1);
+    if (page) this.#showPage(page);
+    else if (text || status) this.#showPage(this.#newPage());
+  }
+
+  /**
+   * Queues an update under `key` unless nothing changed since the last one was
+   * queued: that one reads the newest state when it runs. A no-op call would
+   * still take one of the chat's paced slots.
+   */
+  #request(key: string, source: string, call: () => Promise<void>): void {
+    if (this.#requested.get(key) === source) return;
+    this.#requested.set(key, source);
+    this.#enqueue(call, key);
+  }
+
+  /** Appends HTML to the verbose log; a full page continues in a new message, so no line is lost. */
+  #addLogLine(html: string): void {
+    for (const piece of splitHtml(html, { maxLength: LOG_PAGE_LIMIT })) {
+      let page = this.#pages.at(-1);
+      if (
+        !page ||
+        page.lines.join("\n").length + piece.length + 1 > LOG_PAGE_LIMIT
+      ) {
+        const full = page;
+        page = this.#newPage();
+        if (full) this.#showPage(full);
+      }
+      page.lines.push(piece);
+      this.#showPage(page);
+    }
+  }
+
+  #newPage(): Page {
+    const page: Page = { index: this.#pages.length, lines: [] };
+    this.#pages.push(page);
+    return page;
+  }
+
+  /** Sends the page, or queues an edit; edits of one page coalesce, and each reads the page when it runs. */
+  #showPage(page: Page): void {
+    if (!page.id) {
+      page.id = this.#enqueue(async () => {
+        const html = this.#pageHtml(page);
+        const id = await this.#send(html);
+        page.shownHtml = html;
+        // Telegram clears the draft when the bot sends a message.
+        this.#shownDraftHtml = "";
+        this.#requested.delete("draft");
+        this.#refresh();
+        return id;
+      });
       return;
     }
-    const id = this.#toolLogId;
-    this.#enqueue(async () => {
+    const id = page.id;
+    const { text, status } = this.#isLive(page)
+      ? this.#previewSource()
+      : { text: "", status: "" };
+    const source = `${page.lines.length}\0${text}\0${status}`;
+    this.#request(`page:${page.index}`, source, async () => {
       const messageId = await id;
-      if (messageId !== undefined) await this.#edit(messageId, html());
-    }, "tools");
+      const html = this.#pageHtml(page);
+      if (messageId === undefined || !html || html === page.shownHtml) return;
+      await this.#edit(messageId, html);
+      page.shownHtml = html;
+    });
+  }
+
+  async #showDraft(): Promise<void> {
+    const html = this.#previewHtml();
+    if (this.#isFinished || html === this.#shownDraftHtml) return;
+    const { api } = this.#options;
+    try {
+      try {
+        await api.sendDraft(this.#draftId, html, { html: true });
+      } catch (error) {
+        if (!(error instanceof FormattingRejectedError)) throw error;
+        await api.sendDraft(this.#draftId, htmlToPlainText(html), {
+          html: false,
+        });
+      }
+      this.#shownDraftHtml = html;
+      this.#lastDraftAtMs = this.#options.clock.now();
+    } catch (error) {
+      // Edits of one message show the same preview, only less smoothly.
+      this.#options.log?.(
+        `Drafts failed in chat ${this.#options.chatKey}, editing instead: ${error}`,
+      );
+      this.#isUsingDrafts = false;
+      this.#refresh();
+    }
   }
 
   async #finish(outcome: TurnOutcome): Promise<void> {
-    const previewId = await this.#previewId;
-    const text = this.#blocks.join("\n\n") ||
-      (outcome.kind === "completed" ? outcome.event.text ?? "" : "") ||
-      this.#partial;
-    const footer = this.#footer(outcome);
-    const chunks = text ? splitHtml(renderMarkdown(text)) : [];
-    let first = chunks[0];
-    const rest = chunks.slice(1);
-    const attach = chunks.length > MAX_ANSWER_MESSAGES;
-    if (attach) {
-      first =
-        `${first}\n\n<i>The full answer (${text.length} characters) is attached as answer.md.</i>`;
-      rest.length = 0;
+    // A page still being sent must show up before it can turn into the answer.
+    await Promise.all(this.#pages.map((page) => page.id));
+    this.#isFinished = true;
+    const { messages, attachment } = this.#answer(outcome);
+    const last = this.#pages.at(-1);
+    const sent: Promise<unknown>[] = [];
+    if (last?.lines.length === 0) {
+      // A page that only ever held the preview becomes the first answer message.
+      const messageId = await last.id;
+      const first = messages.shift();
+      if (messageId === undefined) {
+        if (first) messages.unshift(first);
+      } else {
+        const key = `page:${last.index}`;
+        sent.push(
+          first === undefined
+            ? this.#enqueue(
+              () => this.#options.api.deleteMessage(messageId),
+              key,
+            )
+            : this.#enqueue(() => this.#edit(messageId, first), key),
+        );
+      }
+    } else if (last) this.#showPage(last);
+    for (const html of messages) sent.push(this.#enqueue(() => this.#send(html)));
+    if (attachment) {
+      sent.push(this.#enqueue(() =>
+        this.#options.api.sendDocument(
+          "answer.md",
+          attachment,
+          "The full answer",
+        )
+      ));
     }
-    const messages = first === undefined ? [] : [first, ...rest];
-    if (footer) {
-      if (
-        messages.length &&
-        messages.at(-1)!.length + footer.length + 2 <= TELEGRAM_MESSAGE_LIMIT
-      ) {
-        messages[messages.length - 1] += `\n\n${footer}`;
-      } else messages.push(footer);
-    }
-    if (previewId !== undefined) {
-      if (messages.length) {
-        await this.#enqueue(() => this.#edit(previewId, messages.shift()!));
-      } else {await this.#enqueue(() =>
-          this.#options.api.deleteMessage(previewId)
-        );}
-    }
-    for (const html of messages) await this.#enqueue(() => this.#send(html));
-    if (attach) {
-      await this.#enqueue(() =>
-        this.#options.api.sendDocument("answer.md", text, "The full answer")
-      );
-    }
+    await Promise.all(sent);
   }
 
-  #footer(outcome: TurnOutcome): string {
+  /** The answer as message HTML plus the footer; an answer too long for MAX_ANSWER_MESSAGES comes as its first part and a file. */
+  #answer(outcome: TurnOutcome): { messages: string[]; attachment?: string } {
+    // Verbose mode logged the text before tool calls; quiet mode skips it.
+    const texts = this.#options.mode === "normal"
+      ? this.#texts
+      : this.#texts.slice(this.#segmentStart);
+    const text = [...texts, this.#partial].filter(Boolean).join("\n\n") ||
+      (outcome.kind === "completed" ? outcome.event.text ?? "" : "");
+    const footer = this.#footer(outcome, text);
+    let messages = text ? splitHtml(renderMarkdown(text)) : [];
+    let attachment: string | undefined;
+    if (messages.length > MAX_ANSWER_MESSAGES) {
+      const [first] = splitHtml(renderMarkdown(text), {
+        maxLength: TELEGRAM_MESSAGE_LIMIT - ATTACHMENT_NOTE_RESERVE,
+      });
+      messages = [
+        `${first}\n\n<i>The full answer (${text.length} characters) is attached as answer.md.</i>`,
+      ];
+      attachment = text;
+    }
+    const last = messages.at(-1);
+    if (!footer) return { messages, attachment };
+    if (last && last.length + footer.length + 2 <= TELEGRAM_MESSAGE_LIMIT) {
+      messages[messages.length - 1] = `${last}\n\n${footer}`;
+    } else messages.push(footer);
+    return { messages, attachment };
+  }
+
+  #footer(outcome: TurnOutcome, text: string): string {
     switch (outcome.kind) {
       case "completed": {
         const { event, costUsd } = outcome;
@@ -246,6 +409,8 @@ export class TelegramReply implements TurnSink {
             stats.push(`${event.numTurns} turns`);
           }
           parts.push(`<i>${stats.join(" · ")}</i>`);
+        } else if (!text && !parts.length) {
+          parts.push("<i>Claude finished without a text answer.</i>");
         }
         return parts.join("\n");
       }
@@ -270,10 +435,6 @@ export class TelegramReply implements TurnSink {
       case "cancelled":
         return "";
     }
-  }
-
-  #notice(text: string): void {
-    this.#then(() => this.#enqueue(() => this.#send(escapeHtml(text))));
   }
 
   /** Sends HTML, falling back to its plain text when Telegram refuses the formatting. */
@@ -321,8 +482,6 @@ export class TelegramReply implements TurnSink {
       });
   }
 
-  readonly #id = crypto.randomUUID();
-
   #then(step: () => Promise<unknown>): void {
     this.#work = this.#work.then(step).then(() => {}, (error) => {
       this.#options.log?.(
@@ -331,53 +490,30 @@ export class TelegramReply implements TurnSink {
     });
   }
 
+  /** Refreshes the typing indicator, and a draft that would otherwise expire, until the turn ends. */
   #typing(): void {
     let cancel: (() => void) | undefined;
     let isStopped = false;
+    const { clock } = this.#options;
     const tick = () => {
       if (isStopped) return;
       this.#options.api.sendTyping().catch(() => {
         // The indicator is cosmetic; a failed refresh must not break the turn.
       });
-      cancel = this.#options.clock.after(TYPING_REFRESH_MS, tick);
+      if (
+        this.#isUsingDrafts && this.#shownDraftHtml &&
+        clock.now() - this.#lastDraftAtMs >= DRAFT_REFRESH_MS
+      ) {
+        this.#shownDraftHtml = "";
+        this.#requested.delete("draft");
+        this.#refresh();
+      }
+      cancel = clock.after(TYPING_REFRESH_MS, tick);
     };
     tick();
     this.#stopTyping = () => {
       isStopped = true;
       cancel?.();
     };
-  }
-}
-
-/** The key argument of a tool call: the command, the path, the pattern. */
-function toolSummary(
-  event: Extract<ClaudeEvent, { type: "tool_use" }>,
-): string {
-  const input = event.input;
-  const key = [
-    "command",
-    "file_path",
-    "path",
-    "pattern",
-    "url",
-    "query",
-    "description",
-    "prompt",
-  ]
-    .find((name) => typeof input[name] === "string");
-  return key ? truncate(String(input[key]).split("\n")[0], 120) : "";
-}
-
-function toolStatus(event: Extract<ClaudeEvent, { type: "tool_use" }>): string {
-  const summary = toolSummary(event);
-  switch (event.name) {
-    case "Edit":
-    case "MultiEdit":
-    case "Write":
-      return `Editing ${summary}…`;
-    case "Read":
-      return `Reading ${summary}…`;
-    default:
-      return `Running ${event.name}${summary ? `: ${summary}` : ""}…`;
   }
 }

@@ -652,7 +652,8 @@ export class SessionManager {
     if (session.process && session.needsRestart) {
       await this.#stopProcess(session);
     }
-    if (!session.process?.isAlive) {
+    let process = session.process;
+    if (!process?.isAlive) {
       const { record } = session;
       if (record.claudeSessionId && !session.needsRestart) {
         sink.update({
@@ -661,7 +662,7 @@ export class SessionManager {
         });
       }
       try {
-        await this.#spawn(session);
+        process = await this.#spawn(session);
       } catch (error) {
         if (error instanceof ClaudeStartError) {
           return { kind: "start_failed", error };
@@ -672,7 +673,8 @@ export class SessionManager {
     session.needsRestart = false;
     await request.beforeStart?.();
     queued.isStarted = true;
-    const process = session.process!;
+    // The process may already have died (it is then no longer
+    // session.process): writing to it fails and the turn ends as a crash.
     const turn = newTurn(sink);
     this.#watchStall(turn);
     session.turn = turn;
@@ -714,7 +716,7 @@ export class SessionManager {
     await this.#persistQuietly(session);
   }
 
-  async #spawn(session: Session): Promise<void> {
+  async #spawn(session: Session): Promise<ClaudeHandle> {
     const { record } = session;
     const options = this.#options;
     await Deno.mkdir(record.workDir, { recursive: true, mode: 0o700 });
@@ -742,6 +744,7 @@ export class SessionManager {
     process.exited.then((exit) => this.#onExit(session, process, exit));
     // The reaper of a later run trusts this pid only with this start time.
     record.pidStartTime = await process.startTime();
+    return process;
   }
 
   #onEvent(session: Session, process: ClaudeHandle, event: ClaudeEvent) {

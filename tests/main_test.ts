@@ -28,7 +28,12 @@ const WAIT_MS = 15_000;
 
 /** Polls `probe` every 20 ms until it returns a truthy value; fails after `timeoutMs`. */
 async function waitUntil<T>(
-  probe: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  probe: () =>
+    | T
+    | undefined
+    | null
+    | false
+    | Promise<T | undefined | null | false>,
   description: string,
   timeoutMs = WAIT_MS,
 ): Promise<T> {
@@ -37,14 +42,19 @@ async function waitUntil<T>(
     const value = await probe();
     if (value) return value;
     if (performance.now() > deadline) {
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${description}`);
+      throw new Error(
+        `Timed out after ${timeoutMs} ms waiting for ${description}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
 /** Resolves with `promise` or undefined once `ms` passed; leaves no timer behind. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+async function within<T>(
+  promise: Promise<T>,
+  ms: number,
+): Promise<T | undefined> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     return await Promise.race([
@@ -381,7 +391,10 @@ Deno.test("main.ts after kill -9 reaps the orphans at the next start and resumes
     );
     // A turn in flight keeps the orphaned Claude alive after its stdin closes.
     sandbox.api.sendText("!hang");
-    await waitUntil(() => sandbox.claudeReceived("!hang"), "Claude to get !hang");
+    await waitUntil(
+      () => sandbox.claudeReceived("!hang"),
+      "Claude to get !hang",
+    );
 
     first.signal("SIGKILL");
     assert.equal((await first.exitWithin(WAIT_MS)).signal, "SIGKILL");

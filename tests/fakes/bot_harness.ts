@@ -49,7 +49,8 @@ export class BotHarness implements AsyncDisposable {
   readonly clock: Clock;
   readonly claudeBin: string;
   app: App;
-  readonly logs: string[] = [];
+  /** Every line the bot logged, across restarts. */
+  readonly logs: string[];
   #options: HarnessOptions;
 
   private constructor(
@@ -59,7 +60,9 @@ export class BotHarness implements AsyncDisposable {
     clock: Clock,
     app: App,
     options: HarnessOptions,
+    logs: string[],
   ) {
+    this.logs = logs;
     this.api = api;
     this.dir = dir;
     this.claudeBin = claudeBin;
@@ -88,8 +91,15 @@ export class BotHarness implements AsyncDisposable {
       options,
       logs,
     );
-    const harness = new BotHarness(api, dir, claudeBin, clock, app, options);
-    harness.logs.push(...logs);
+    const harness = new BotHarness(
+      api,
+      dir,
+      claudeBin,
+      clock,
+      app,
+      options,
+      logs,
+    );
     await app.start();
     return harness;
   }
@@ -228,16 +238,14 @@ export class BotHarness implements AsyncDisposable {
   /** Stops the bot (processes included) and starts a new one on the same data. */
   async restart(): Promise<void> {
     await this.app.stop();
-    const logs: string[] = [];
     this.app = await BotHarness.#createApp(
       this.dir,
       this.api,
       this.claudeBin,
       this.clock,
       this.#options,
-      logs,
+      this.logs,
     );
-    this.logs.push(...logs);
     await this.app.start();
   }
 
