@@ -1,7 +1,19 @@
 // Binds grammY's Api to one chat (and forum topic) as the small ChatApi a
 // reply needs, turning Telegram's formatting errors into typed ones.
 import { type Api, GrammyError, InputFile } from "grammy";
-import { type ChatApi, FormattingRejectedError } from "./reply.ts";
+import {
+  type ChatApi,
+  DraftsUnsupportedError,
+  FormattingRejectedError,
+} from "./reply.ts";
+
+const NOT_FOUND = 404;
+
+// Bots whose server answered sendMessageDraft with 404 (it predates Bot API
+// 9.3): they edit messages for the rest of the run instead of probing every
+// turn. Chat APIs are made per turn, so this per-bot memory is keyed by the
+// bot's Api; a restarted bot (a new Api) probes again.
+const botsWithoutDrafts = new WeakSet<Api>();
 
 // Telegram answers both with error 400 and tells them apart only by the
 // description, so these two checks must read it.
@@ -17,15 +29,24 @@ function asFormattingError(error: unknown): unknown {
     : error;
 }
 
-/** A ChatApi for one chat; `threadId` keeps replies in a forum topic. */
+/**
+ * A ChatApi for one chat; `threadId` keeps replies in a forum topic. Drafts
+ * are offered in private chats only (Telegram allows them nowhere else);
+ * their ids are positive, those of groups and channels negative.
+ */
 export function chatApi(api: Api, chatId: number, threadId?: number): ChatApi {
   const thread = threadId === undefined ? {} : { message_thread_id: threadId };
+  const parseMode = (html: boolean) =>
+    html ? { parse_mode: "HTML" } as const : {};
   return {
+    get canDraft() {
+      return chatId > 0 && !botsWithoutDrafts.has(api);
+    },
     async sendText(text, { html }) {
       try {
         const message = await api.sendMessage(chatId, text, {
           ...thread,
-          ...(html ? { parse_mode: "HTML" } : {}),
+          ...parseMode(html),
           link_preview_options: { is_disabled: true },
         });
         return message.message_id;
@@ -36,11 +57,29 @@ export function chatApi(api: Api, chatId: number, threadId?: number): ChatApi {
     async editText(messageId, text, { html }) {
       try {
         await api.editMessageText(chatId, messageId, text, {
-          ...(html ? { parse_mode: "HTML" } : {}),
+          ...parseMode(html),
           link_preview_options: { is_disabled: true },
         });
       } catch (error) {
         if (!isNotModified(error)) throw asFormattingError(error);
+      }
+    },
+    async sendDraft(draftId, text, { html }) {
+      try {
+        await api.sendMessageDraft(chatId, draftId, text, {
+          ...thread,
+          ...parseMode(html),
+        });
+      } catch (error) {
+        // 404 is how Telegram answers a method it does not know.
+        if (!(error instanceof GrammyError && error.error_code === NOT_FOUND)) {
+          throw asFormattingError(error);
+        }
+        botsWithoutDrafts.add(api);
+        throw new DraftsUnsupportedError(
+          `Cannot send a draft: ${error.description}`,
+          { cause: error },
+        );
       }
     },
     async deleteMessage(messageId) {

@@ -85,6 +85,8 @@ interface Page {
   lines: string[];
   /** Its message id once sent; undefined if sending failed. */
   id?: Promise<number | undefined>;
+  /** Queued to be sent: the send will read the newest lines, so no edit is needed yet. */
+  isUnsent: boolean;
   shownHtml?: string;
 }
 
@@ -107,7 +109,6 @@ export class TelegramReply implements TurnSink {
   #lastDraftAtMs = -Infinity;
   #isFinished = false;
   #stopTyping?: () => void;
-  #work: Promise<void> = Promise.resolve();
   #done = Promise.withResolvers<void>();
   readonly #id = crypto.randomUUID();
 
@@ -147,8 +148,13 @@ export class TelegramReply implements TurnSink {
         break;
       case "done":
         this.#stopTyping?.();
-        this.#then(() => this.#finish(update.outcome));
-        this.#work.finally(() => this.#done.resolve());
+        this.#finish(update.outcome)
+          .catch((error) =>
+            this.#options.log?.(
+              `Reply to chat ${this.#options.chatKey} failed: ${error}`,
+            )
+          )
+          .finally(() => this.#done.resolve());
         break;
     }
   }
@@ -209,7 +215,9 @@ export class TelegramReply implements TurnSink {
     const limit = this.#options.mode === "verbose" && !this.#isUsingDrafts
       ? LOG_TAIL_LIMIT
       : PREVIEW_LIMIT;
-    const body = text ? splitHtml(renderMarkdown(text), { maxLength: limit }) : [];
+    const body = text
+      ? splitHtml(renderMarkdown(text), { maxLength: limit })
+      : [];
     return [
       (body[0] ?? "") + (body.length > 1 ? "\n…" : ""),
       status && `<i>${escapeHtml(status)}</i>`,
@@ -221,7 +229,10 @@ export class TelegramReply implements TurnSink {
   }
 
   #pageHtml(page: Page): string {
-    return [page.lines.join("\n"), this.#isLive(page) ? this.#previewHtml() : ""]
+    return [
+      page.lines.join("\n"),
+      this.#isLive(page) ? this.#previewHtml() : "",
+    ]
       .filter(Boolean).join("\n\n");
   }
 
@@ -267,38 +278,50 @@ export class TelegramReply implements TurnSink {
   }
 
   #newPage(): Page {
-    const page: Page = { index: this.#pages.length, lines: [] };
+    const page: Page = {
+      index: this.#pages.length,
+      lines: [],
+      isUnsent: false,
+    };
     this.#pages.push(page);
     return page;
   }
 
   /** Sends the page, or queues an edit; edits of one page coalesce, and each reads the page when it runs. */
   #showPage(page: Page): void {
+    const key = `page:${page.index}`;
     if (!page.id) {
+      page.isUnsent = true;
       page.id = this.#enqueue(async () => {
+        page.isUnsent = false;
+        this.#requested.set(key, this.#pageSource(page));
         const html = this.#pageHtml(page);
         const id = await this.#send(html);
         page.shownHtml = html;
         // Telegram clears the draft when the bot sends a message.
         this.#shownDraftHtml = "";
         this.#requested.delete("draft");
-        this.#refresh();
+        if (this.#isUsingDrafts) this.#refresh();
         return id;
       });
       return;
     }
+    if (page.isUnsent) return;
     const id = page.id;
-    const { text, status } = this.#isLive(page)
-      ? this.#previewSource()
-      : { text: "", status: "" };
-    const source = `${page.lines.length}\0${text}\0${status}`;
-    this.#request(`page:${page.index}`, source, async () => {
+    this.#request(key, this.#pageSource(page), async () => {
       const messageId = await id;
       const html = this.#pageHtml(page);
       if (messageId === undefined || !html || html === page.shownHtml) return;
       await this.#edit(messageId, html);
       page.shownHtml = html;
     });
+  }
+
+  #pageSource(page: Page): string {
+    const { text, status } = this.#isLive(page)
+      ? this.#previewSource()
+      : { text: "", status: "" };
+    return `${page.lines.length}\0${text}\0${status}`;
   }
 
   async #showDraft(): Promise<void> {
@@ -351,7 +374,12 @@ export class TelegramReply implements TurnSink {
         );
       }
     } else if (last) this.#showPage(last);
-    for (const html of messages) sent.push(this.#enqueue(() => this.#send(html)));
+    for (const [index, html] of messages.entries()) {
+      // The first message takes the place of a queued draft, which it would
+      // clear anyway; every page was sent already, so the order holds.
+      const key = index === 0 ? "draft" : undefined;
+      sent.push(this.#enqueue(() => this.#send(html), key));
+    }
     if (attachment) {
       sent.push(this.#enqueue(() =>
         this.#options.api.sendDocument(
@@ -480,14 +508,6 @@ export class TelegramReply implements TurnSink {
         );
         return undefined;
       });
-  }
-
-  #then(step: () => Promise<unknown>): void {
-    this.#work = this.#work.then(step).then(() => {}, (error) => {
-      this.#options.log?.(
-        `Reply to chat ${this.#options.chatKey} failed: ${error}`,
-      );
-    });
   }
 
   /** Refreshes the typing indicator, and a draft that would otherwise expire, until the turn ends. */

@@ -27,7 +27,9 @@ const EXCERPT_LINE_CHARS = 120;
 
 /** The key argument of a call (the Bash command, the file path, the search pattern); "" if none. */
 export function toolSummary(event: ToolUse): string {
-  const field = KEY_FIELDS.find((name) => typeof event.input[name] === "string");
+  const field = KEY_FIELDS.find((name) =>
+    typeof event.input[name] === "string"
+  );
   if (field === undefined) return "";
   const value = String(event.input[field]);
   if (PATH_FIELDS.has(field) && value.length > SUMMARY_CHARS) {

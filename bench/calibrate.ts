@@ -78,7 +78,10 @@ export async function calibrate(runs: number): Promise<Calibration> {
       realFirstResultMs,
       realWarmTurnMs: real && round(real.warm),
       fakeFirstResultMs,
-      startDelayMs: Math.max(0, Math.round(realFirstResultMs - fakeFirstResultMs)),
+      startDelayMs: Math.max(
+        0,
+        Math.round(realFirstResultMs - fakeFirstResultMs),
+      ),
     };
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -21,8 +21,8 @@ export interface LoggedResult {
 
 /** The timed events of one log, oldest first. */
 export interface ClaudeLog {
-  /** Pids of the processes that started. */
-  starts: number[];
+  /** The processes that started, with their working directories. */
+  starts: { pid: number; cwd: string }[];
   inputs: LoggedInput[];
   results: LoggedResult[];
 }
@@ -39,7 +39,7 @@ export async function readClaudeLog(path: string): Promise<ClaudeLog> {
   for (const line of text.split("\n")) {
     if (line === "") continue;
     const entry = JSON.parse(line);
-    if ("argv" in entry) log.starts.push(entry.pid);
+    if ("argv" in entry) log.starts.push({ pid: entry.pid, cwd: entry.cwd });
     else if ("result" in entry) {
       log.results.push({ pid: entry.pid, t: entry.t, subtype: entry.result });
     } else if (entry.stdin?.type === "user") {

@@ -118,7 +118,12 @@ export class InProcessBot implements AsyncDisposable {
  * @throws {Error} after `timeoutMs`, naming what it waited for
  */
 export async function until<T>(
-  probe: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  probe: () =>
+    | T
+    | undefined
+    | null
+    | false
+    | Promise<T | undefined | null | false>,
   description: string,
   options: { timeoutMs?: number; everyMs?: number } = {},
 ): Promise<T> {

@@ -5,7 +5,7 @@
 // 1 message/s per chat (benchmark 3) does not hide the bot's own work.
 import { epochMs } from "./epoch.ts";
 import { InProcessBot, NO_PACING, until } from "./in_process_bot.ts";
-import { type Summary, summarize } from "./stats.ts";
+import { summarize, type Summary } from "./stats.ts";
 
 /** Overhead of warm turns, in ms. */
 export interface OverheadResult {
@@ -38,9 +38,7 @@ export async function runOverhead(
     await until(
       () =>
         bot.api.calls.length > firstCall + 1 && bot.isIdle() &&
-        bot.api.calls.slice(firstCall).some((c) =>
-          MESSAGE_CALLS.has(c.method)
-        ),
+        bot.api.calls.slice(firstCall).some((c) => MESSAGE_CALLS.has(c.method)),
       `the reply to "${text}"`,
       { everyMs: 0 },
     );

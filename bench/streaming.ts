@@ -6,12 +6,19 @@ import { join } from "node:path";
 import { TextLineStream } from "../line_stream.ts";
 import { parseClaudeLine, userMessageLine } from "../stream_json.ts";
 import { createFakeClaudeBin } from "../tests/fakes/claude_bin.ts";
-import { type FakeCall, FakeBotApi } from "../tests/fakes/fake_bot_api.ts";
+import { FakeBotApi, type FakeCall } from "../tests/fakes/fake_bot_api.ts";
 import { BotProcess } from "./bot_process.ts";
-import { readClaudeLog } from "./claude_log.ts";
+import { type ClaudeLog, readClaudeLog } from "./claude_log.ts";
 import { epochMs } from "./epoch.ts";
 import { BENCH_TOKEN, until } from "./in_process_bot.ts";
-import { maxInWindow, minGap, round, type Summary, summarize } from "./stats.ts";
+import {
+  maxInWindow,
+  minGap,
+  percentile,
+  round,
+  summarize,
+  type Summary,
+} from "./stats.ts";
 
 /** What to stream. */
 export interface StreamingOptions {
@@ -120,16 +127,20 @@ export async function runStreaming(
       api.sendText(`!long ${options.answerChars}`, { userId });
     }
     await until(
-      async () => (await readClaudeLog(logPath)).results.length >= userIds.length,
+      async () =>
+        (await readClaudeLog(logPath)).results.length >= userIds.length,
       "every answer's result",
       { timeoutMs: options.streamSeconds * 1000 + 60_000, everyMs: 200 },
     );
-    await until(() => {
-      const last = api.calls.findLast((c) => !NOT_TRAFFIC.has(c.method));
-      return last !== undefined && epochMs() - last.at > QUIET_MS;
-    }, "the last reply call", { timeoutMs: 60_000, everyMs: 100 });
-    const log = await readClaudeLog(logPath);
-    return analyse(api, userIds, log.inputs, log.results, {
+    await until(
+      () => {
+        const last = api.calls.findLast((c) => !NOT_TRAFFIC.has(c.method));
+        return last !== undefined && epochMs() - last.at > QUIET_MS;
+      },
+      "the last reply call",
+      { timeoutMs: 60_000, everyMs: 100 },
+    );
+    return analyse(api, userIds, await readClaudeLog(logPath), {
       ...options,
       sentAt,
       expected,
@@ -142,8 +153,7 @@ export async function runStreaming(
 function analyse(
   api: FakeBotApi,
   userIds: number[],
-  inputs: { pid: number; t: number }[],
-  results: { pid: number; t: number }[],
+  log: ClaudeLog,
   context: StreamingOptions & { sentAt: number; expected: string },
 ): StreamingResult {
   const traffic = api.calls.filter((c) => !NOT_TRAFFIC.has(c.method));
@@ -154,45 +164,34 @@ function analyse(
   const flood = traffic.filter((c) => FLOOD_LIMITED.has(c.method));
   const perChat = userIds.map((chatId) => {
     const calls = flood.filter((c) => chatOf(c) === chatId);
-    const times = calls.map((c) => c.at);
-    // One Claude process per chat: its pid ties the chat to its log lines.
-    const pid = inputs.find((input) =>
-      // deno-lint-ignore no-explicit-any
-      (api.calls as any) && input.t >= context.sentAt
-    ) && undefined;
-    void pid;
-    return { chatId, calls, times };
+    // A session's working directory is DATA_DIR/work/<chat>/<name>.
+    const pid = log.starts.find((s) => s.cwd.includes(`/work/${chatId}/`))
+      ?.pid;
+    const input = log.inputs.find((i) => i.pid === pid);
+    const result = log.results.find((r) => r.pid === pid);
+    if (!input || !result || calls.length === 0) {
+      throw new Error(`Cannot analyse chat ${chatId}: it got no answer`);
+    }
+    return { chatId, calls, times: calls.map((c) => c.at), input, result };
   });
-  const streamTimes = inputs.map((input) => {
-    const result = results.find((r) => r.pid === input.pid && r.t >= input.t);
-    return result ? result.t - input.t : NaN;
-  });
-  const resultAt = results.map((r) => r.t).sort((a, b) => a - b);
   const firstText: number[] = [];
   const finalAfter: number[] = [];
   const updates: number[] = [];
   let perChatRate = 0;
-  let isAllDelivered = true;
-  for (const chat of perChat) {
-    const first = chat.calls.find((c) => c.method === "sendMessage");
-    const last = chat.calls.at(-1);
-    if (first) firstText.push(first.at - context.sentAt);
-    // The result that ended this chat's stream is the last one before its final call.
-    const ended = resultAt.findLast((t) => last !== undefined && t <= last.at);
-    if (last && ended !== undefined) finalAfter.push(last.at - ended);
-    const streamEnd = ended ?? Infinity;
-    updates.push(chat.calls.filter((c) => c.at <= streamEnd).length);
-    const streamMs = first && ended !== undefined ? ended - first.at : 0;
-    if (streamMs > 0) {
-      perChatRate += chat.calls.filter((c) => c.at <= streamEnd).length /
-        (streamMs / 1000);
-    }
-    isAllDelivered &&= isDelivered(api, chat.chatId, context.expected);
+  for (const { calls, input, result } of perChat) {
+    const first = calls.find((c) => c.method === "sendMessage") ?? calls[0];
+    firstText.push(first.at - context.sentAt);
+    finalAfter.push(calls.at(-1)!.at - result.t);
+    const streamed = calls.filter((c) => c.at <= result.t);
+    updates.push(streamed.length);
+    perChatRate += streamed.length / ((result.t - input.t) / 1000);
   }
   return {
     chats: userIds.length,
     answerChars: context.expected.length,
-    streamSeconds: round(median(streamTimes) / 1000),
+    streamSeconds: round(
+      percentile(perChat.map((c) => c.result.t - c.input.t), 50) / 1000,
+    ),
     callsByMethod,
     rateLimited: api.rateLimited,
     maxPerChatPerSecond: Math.max(...perChat.map((c) => maxInWindow(c.times))),
@@ -202,7 +201,9 @@ function analyse(
     updatesPerChat: { min: Math.min(...updates), max: Math.max(...updates) },
     firstTextMs: summarize(firstText),
     finalAfterResultMs: summarize(finalAfter),
-    allTextDelivered: isAllDelivered,
+    allTextDelivered: perChat.every((c) =>
+      isDelivered(api, c.chatId, context.expected)
+    ),
     perChatCallsPerSecond: round(perChatRate / perChat.length),
   };
 }
@@ -210,11 +211,6 @@ function analyse(
 /** Multipart calls (sendDocument) carry chat_id as text. */
 function chatOf(call: FakeCall): number {
   return Number(call.params.chat_id);
-}
-
-function median(values: number[]): number {
-  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 }
 
 /**

@@ -30,6 +30,24 @@ function flagValue(args: string[], flag: string): string | undefined {
   return args.find((arg) => arg.startsWith(`${flag}=`))?.slice(flag.length + 1);
 }
 
+/** PATH, NO_COLOR and Deno's cache (HOME may move) plus `extra`. */
+async function launcherEnv(
+  extra: Record<string, string> = {},
+): Promise<Record<string, string>> {
+  const { stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return {
+    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    NO_COLOR: "1",
+    DENO_DIR: JSON.parse(new TextDecoder().decode(stdout)).denoDir,
+    ...extra,
+  };
+}
+
 /** Runs the launcher the way the start task does, from `cwd` with exactly `env`. */
 async function runLauncher(
   env: Record<string, string>,
@@ -47,11 +65,7 @@ async function runLauncher(
     ],
     cwd,
     clearEnv: true,
-    env: {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      NO_COLOR: "1",
-      ...env,
-    },
+    env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -188,15 +202,13 @@ Deno.test("withEnvFile() reads .env beneath the environment, which wins", () => 
 Deno.test("launch.ts prints main.ts's arguments for the configuration it is given", async () => {
   const cwd = await Deno.makeTempDir({ prefix: "ct-launch-" });
   try {
-    const env = {
+    const env = await launcherEnv({
       ...MINIMAL,
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      NO_COLOR: "1",
       HOME: "/home/bot",
       ANTHROPIC_API_KEY: "sk-ant-test",
       TELEGRAM_API_ROOT: "http://127.0.0.1:8081",
       DATA_DIR: "state",
-    };
+    });
 
     const { code, stdout, stderr } = await runLauncher(env, cwd);
 
@@ -208,7 +220,7 @@ Deno.test("launch.ts prints main.ts's arguments for the configuration it is give
     assert.equal(flagValue(expected, "--allow-write"), join(cwd, "state"));
     assert.equal(
       expected.at(-1),
-      `${CLAUDE_ENV_OPTION}ANTHROPIC_API_KEY,HOME,NO_COLOR,PATH`,
+      `${CLAUDE_ENV_OPTION}ANTHROPIC_API_KEY,DENO_DIR,HOME,NO_COLOR,PATH`,
     );
   } finally {
     await Deno.remove(cwd, { recursive: true });
@@ -225,7 +237,7 @@ Deno.test("launch.ts reads .env from its cwd and hands it to main.ts", async () 
     );
 
     const { code, stdout, stderr } = await runLauncher(
-      { DATA_DIR: "from-env" },
+      await launcherEnv({ DATA_DIR: "from-env" }),
       cwd,
     );
 
@@ -240,7 +252,7 @@ Deno.test("launch.ts reads .env from its cwd and hands it to main.ts", async () 
     );
     assert.equal(
       args.at(-1),
-      `${CLAUDE_ENV_OPTION}ANTHROPIC_API_KEY,NO_COLOR,PATH`,
+      `${CLAUDE_ENV_OPTION}ANTHROPIC_API_KEY,DENO_DIR,NO_COLOR,PATH`,
     );
   } finally {
     await Deno.remove(cwd, { recursive: true });
@@ -264,7 +276,10 @@ Deno.test("launch.ts exits 1 naming each bad variable and prints no arguments", 
       ] as const
     ) {
       await t.step(expected, async () => {
-        const { code, stdout, stderr } = await runLauncher(env, cwd);
+        const { code, stdout, stderr } = await runLauncher(
+          await launcherEnv(env),
+          cwd,
+        );
         assert.equal(code, 1);
         assert.equal(stdout, "");
         assert.ok(stderr.includes(expected), stderr);
@@ -293,7 +308,8 @@ const results = {
   readOutside: await attempt(() => Deno.readDir(outsideDir)[Symbol.asyncIterator]().next()),
   readPasswd: await attempt(() => Deno.readTextFile("/etc/passwd")),
   fetchApi: await attempt(async () => await (await fetch(apiUrl)).text()),
-  fetchOther: await attempt(() => fetch(otherUrl)),
+  fetchOtherPort: await attempt(() => fetch(otherUrl)),
+  fetchOtherHost: await attempt(() => fetch("http://example.com/")),
   envToken: await attempt(() => Deno.env.get("TELEGRAM_BOT_TOKEN")),
   envUnlisted: await attempt(() => Deno.env.get("UNLISTED_SECRET")),
   runPs: await attempt(() => new Deno.Command("ps", { args: ["-p", String(Deno.pid)], stdout: "null" }).output()),
@@ -337,7 +353,7 @@ Deno.test("main.ts's flags allow DATA_DIR, the API, ps and its own variables, an
         outsideDir,
         apiRoot,
         // The same host on another port is another destination.
-        `http://127.0.0.1:${api.addr.port === 1 ? 2 : 1}`,
+        `http://127.0.0.1:${api.addr.port + (api.addr.port < 65535 ? 1 : -1)}`,
       ],
       cwd: dir,
       clearEnv: true,
@@ -356,7 +372,8 @@ Deno.test("main.ts's flags allow DATA_DIR, the API, ps and its own variables, an
       readOutside: "NotCapable",
       readPasswd: "NotCapable",
       fetchApi: "ok",
-      fetchOther: "NotCapable",
+      fetchOtherPort: "NotCapable",
+      fetchOtherHost: "NotCapable",
       envToken: "ok",
       envUnlisted: "NotCapable",
       runPs: "ok",

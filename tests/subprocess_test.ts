@@ -400,7 +400,7 @@ Deno.test("ClaudeProcess.stop() SIGTERMs a busy process", async () => {
   await claude.process.sendUserMessage("!hang");
   await claude.waitForEvent("init");
   // EOF does not end a running turn; SIGTERM does (143, like the real CLI).
-  const exit = await claude.process.stop({ graceMs: 1_000 });
+  const exit = await claude.process.stop({ graceMs: STOP_GRACE_MS });
   assert.equal(exit.code, 143);
   assert.equal(exit.signal, null);
 });

@@ -9,6 +9,7 @@
 //   !slow MS        stream "slow reply" over MS milliseconds (interruptible)
 //   !long N         about N characters of Markdown in 3 text blocks
 //   !tools N        N Bash tool_use/tool_result pairs, then a short text
+//   !tools N !long M  the same, then about M characters of Markdown instead
 //   !crash          some text, garbage on stderr, exit 3 mid-turn
 //   !hang           init, then nothing until interrupted or killed
 //   !garbage        malformed and unknown lines around a normal echo turn
@@ -510,8 +511,13 @@ class FakeClaude {
         const markdown = longMarkdown(Number.isNaN(count) ? 5000 : count);
         return await this.#message(turn, splitInThree(markdown).map(textBlock));
       }
-      case "!tools":
-        return await this.#toolsReply(turn, Number.isNaN(count) ? 1 : count);
+      case "!tools": {
+        const longChars = /!long\s+(\d+)/.exec(argument)?.[1];
+        return await this.#toolsReply(turn, {
+          count: Number.isNaN(count) ? 1 : count,
+          longChars: longChars === undefined ? undefined : Number(longChars),
+        });
+      }
       case "!crash":
         return this.#crash(turn);
       case "!hang":
@@ -541,14 +547,20 @@ class FakeClaude {
     });
   }
 
-  async #toolsReply(turn: Turn, count: number): Promise<void> {
+  async #toolsReply(
+    turn: Turn,
+    { count, longChars }: { count: number; longChars?: number },
+  ): Promise<void> {
     for (let n = 1; n <= count; n++) {
       const toolUse = this.#bashToolUse(`ls -la src/${n}`, `List src/${n}`);
       const intro = n === 1 ? [textBlock("Let me look at the sources.")] : [];
       await this.#message(turn, [...intro, toolUse]);
       this.#printToolResult(turn, toolUse.id, directoryListing(n), false);
     }
-    await this.#message(turn, [textBlock(`Looked at ${count} directories.`)]);
+    const answer = longChars === undefined
+      ? [`Looked at ${count} directories.`]
+      : splitInThree(longMarkdown(longChars));
+    await this.#message(turn, answer.map(textBlock));
   }
 
   #crash(turn: Turn): never {
