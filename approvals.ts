@@ -143,7 +143,9 @@ export class Approvals {
     const verdict = decision === "deny"
       ? `❌ Denied by ${escapeHtml(user.name)}`
       : decision === "always"
-      ? `✅ Allowed by ${escapeHtml(user.name)}, and from now on in this session`
+      ? `✅ Allowed by ${
+        escapeHtml(user.name)
+      }, and from now on in this session`
       : `✅ Allowed by ${escapeHtml(user.name)}`;
     await this.#close(pending, verdict);
     return decision === "deny" ? "Denied" : "Allowed";
@@ -191,7 +193,9 @@ export class Approvals {
           : { behavior: "deny", message: denyMessage },
       );
     } catch (error) {
-      this.#options.log(`Cannot answer approval ${request.requestId}: ${error}`);
+      this.#options.log(
+        `Cannot answer approval ${request.requestId}: ${error}`,
+      );
       return false;
     }
   }
@@ -201,15 +205,18 @@ export class Approvals {
     const messageId = await pending.messageId;
     if (messageId === undefined) return;
     const { target, request } = pending;
-    await this.#options.outbox.enqueue(target.chatKey, () =>
-      this.#options.api.editMessageText(
-        target.chatId,
-        messageId,
-        `${describeRequest(request)}\n\n${outcome}`,
-        { parse_mode: "HTML" },
-      )).catch((error) =>
-        this.#options.log(`Cannot update an approval message: ${error}`)
-      );
+    await this.#options.outbox.enqueue(
+      target.chatKey,
+      () =>
+        this.#options.api.editMessageText(
+          target.chatId,
+          messageId,
+          `${describeRequest(request)}\n\n${outcome}`,
+          { parse_mode: "HTML" },
+        ),
+    ).catch((error) =>
+      this.#options.log(`Cannot update an approval message: ${error}`)
+    );
   }
 }
 

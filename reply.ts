@@ -143,6 +143,16 @@ export class TelegramReply implements TurnSink {
           )
         );
         break;
+      case "stalled": {
+        const text = `⏳ No output from Claude for ${
+          humanDuration(update.silentMs)
+        }; it may still be working. /stop interrupts it.`;
+        if (mode === "verbose") this.#addLogLine(escapeHtml(text));
+        if (mode === "normal") this.#status = text;
+        if (mode === "quiet") this.#enqueue(() => this.#send(escapeHtml(text)));
+        this.#refresh();
+        break;
+      }
       case "event":
         this.#onEvent(update.event);
         break;
@@ -370,7 +380,9 @@ export class TelegramReply implements TurnSink {
               () => this.#options.api.deleteMessage(messageId),
               key,
             )
-            : this.#enqueue(() => this.#edit(messageId, first), key),
+            : this.#enqueue(async () => {
+              if (first !== last.shownHtml) await this.#edit(messageId, first);
+            }, key),
         );
       }
     } else if (last) this.#showPage(last);

@@ -20,9 +20,13 @@ import {
   type Summary,
 } from "./stats.ts";
 
-/** What to stream. */
+/** Private chats stream through drafts, groups by editing a message. */
+export type ChatKind = "private" | "group";
+
+/** What to stream, and where. */
 export interface StreamingOptions {
-  chats: number;
+  /** How many chats of each kind stream at once. */
+  chats: Partial<Record<ChatKind, number>>;
   /** Answer length (the fake's `!long N`). */
   answerChars: number;
   /** Streaming time of each answer. */
@@ -31,34 +35,39 @@ export interface StreamingOptions {
   startDelayMs: number;
 }
 
-/** What the fake Bot API saw. */
-export interface StreamingResult {
+/** What one kind of chat saw. */
+export interface ChatKindStats {
   chats: number;
-  answerChars: number;
-  /** Claude's time from the message to its result, median of the chats. */
-  streamSeconds: number;
-  /** Calls by method (polling excluded), all chats. */
-  callsByMethod: Record<string, number>;
-  /** Answers 429 Too Many Requests. */
-  rateLimited: number;
-  /** Most flood-limited calls (send, edit, delete, document) in any 1 s, one chat. */
-  maxPerChatPerSecond: number;
+  /** Most flood-limited calls (send, edit, delete, document) in any 1 s of one chat. */
+  maxPerSecond: number;
+  /** The same with drafts counted too. */
+  maxPerSecondWithDrafts: number;
   /** Smallest gap between two flood-limited calls of one chat, ms. */
-  minPerChatGapMs: number;
-  /** Most flood-limited calls in any 1 s, all chats. */
-  maxGlobalPerSecond: number;
-  /** The same with typing and draft calls counted too. */
-  maxGlobalPerSecondAllCalls: number;
-  /** Visible updates of each chat while its answer streamed (fairness). */
-  updatesPerChat: { min: number; max: number };
-  /** Message sent → first answer text visible, per chat. */
+  minGapMs: number;
+  /** Visible updates (sends, edits, drafts) of one chat while it streamed. */
+  updates: { min: number; max: number };
+  /** Message sent → first answer text visible (draft or message). */
   firstTextMs: Summary;
-  /** Claude's result → last call of the answer, per chat. */
+  /** Claude's result → the answer's last call. */
   finalAfterResultMs: Summary;
   /** Every chat got the whole answer (as messages or as answer.md). */
   allTextDelivered: boolean;
-  /** Flood-limited calls per second of streaming, averaged over chats. */
-  perChatCallsPerSecond: number;
+}
+
+/** What the fake Bot API saw. */
+export interface StreamingResult {
+  answerChars: number;
+  /** Claude's time from the message to its result, median of the chats. */
+  streamSeconds: number;
+  /** Calls by method (polling and start-up excluded), all chats. */
+  callsByMethod: Record<string, number>;
+  /** Answers 429 Too Many Requests. */
+  rateLimited: number;
+  /** Most flood-limited calls in any 1 s, all chats. */
+  maxGlobalPerSecond: number;
+  /** The same with typing and drafts counted too. */
+  maxGlobalPerSecondAllCalls: number;
+  byKind: Partial<Record<ChatKind, ChatKindStats>>;
 }
 
 /** Calls Telegram's flood control counts (and the fake limits). */
@@ -68,13 +77,15 @@ const FLOOD_LIMITED = new Set([
   "sendDocument",
   "deleteMessage",
 ]);
+const DRAFT = "sendMessageDraft";
 const NOT_TRAFFIC = new Set([
   "getUpdates",
   "getMe",
   "deleteWebhook",
   "setMyCommands",
 ]);
-const FIRST_USER_ID = 2001;
+const USER_ID = 2001;
+const FIRST_GROUP_ID = -1002001;
 /** After the last result: this long without a call means the outbox is empty. */
 const QUIET_MS = 2_500;
 const TELEGRAM_LIMITS = {
@@ -83,10 +94,28 @@ const TELEGRAM_LIMITS = {
   retryAfterSeconds: 2,
 };
 
-/** Streams one long answer into each of `chats` chats at once. */
+interface BenchChat {
+  kind: ChatKind;
+  chatId: number;
+  userId: number;
+}
+
+/** Streams one long answer into each chat at once. */
 export async function runStreaming(
   options: StreamingOptions,
 ): Promise<StreamingResult> {
+  const chats: BenchChat[] = [
+    ...Array.from({ length: options.chats.private ?? 0 }, (_, i) => ({
+      kind: "private" as const,
+      chatId: USER_ID + i,
+      userId: USER_ID + i,
+    })),
+    ...Array.from({ length: options.chats.group ?? 0 }, (_, i) => ({
+      kind: "group" as const,
+      chatId: FIRST_GROUP_ID - i,
+      userId: USER_ID,
+    })),
+  ];
   const dir = await Deno.makeTempDir({ prefix: "ct-bench-stream-" });
   try {
     const claudeBin = await createFakeClaudeBin(dir);
@@ -96,16 +125,16 @@ export async function runStreaming(
       rateLimit: TELEGRAM_LIMITS,
       now: epochMs,
     });
-    const userIds = Array.from(
-      { length: options.chats },
-      (_, i) => FIRST_USER_ID + i,
-    );
     const logPath = join(dir, "claude.log");
     await using bot = BotProcess.start({
       api,
       dataDir: join(dir, "data"),
       claudeBin,
-      allowedUserIds: userIds,
+      allowedUserIds: [...new Set(chats.map((c) => c.userId))],
+      env: {
+        ALLOWED_CHAT_IDS: chats.filter((c) => c.kind === "group")
+          .map((c) => c.chatId).join(","),
+      },
       claudeEnv: {
         FAKE_CLAUDE_LOG: logPath,
         FAKE_CLAUDE_LOG_TIMES: "1",
@@ -123,12 +152,15 @@ export async function runStreaming(
       throw new Error(`${error.message}\nBot log:\n${bot.stderr}`);
     });
     const sentAt = epochMs();
-    for (const userId of userIds) {
-      api.sendText(`!long ${options.answerChars}`, { userId });
+    for (const chat of chats) {
+      api.sendText(`!long ${options.answerChars}`, {
+        userId: chat.userId,
+        chatId: chat.chatId,
+        chatType: chat.kind === "group" ? "supergroup" : "private",
+      });
     }
     await until(
-      async () =>
-        (await readClaudeLog(logPath)).results.length >= userIds.length,
+      async () => (await readClaudeLog(logPath)).results.length >= chats.length,
       "every answer's result",
       { timeoutMs: options.streamSeconds * 1000 + 60_000, everyMs: 200 },
     );
@@ -140,8 +172,7 @@ export async function runStreaming(
       "the last reply call",
       { timeoutMs: 60_000, everyMs: 100 },
     );
-    return analyse(api, userIds, await readClaudeLog(logPath), {
-      ...options,
+    return analyse(api, chats, await readClaudeLog(logPath), {
       sentAt,
       expected,
     });
@@ -152,9 +183,9 @@ export async function runStreaming(
 
 function analyse(
   api: FakeBotApi,
-  userIds: number[],
+  chats: BenchChat[],
   log: ClaudeLog,
-  context: StreamingOptions & { sentAt: number; expected: string },
+  context: { sentAt: number; expected: string },
 ): StreamingResult {
   const traffic = api.calls.filter((c) => !NOT_TRAFFIC.has(c.method));
   const callsByMethod: Record<string, number> = {};
@@ -162,49 +193,60 @@ function analyse(
     callsByMethod[call.method] = (callsByMethod[call.method] ?? 0) + 1;
   }
   const flood = traffic.filter((c) => FLOOD_LIMITED.has(c.method));
-  const perChat = userIds.map((chatId) => {
-    const calls = flood.filter((c) => chatOf(c) === chatId);
+  const observed = chats.map((chat) => {
+    const visible = traffic.filter((c) =>
+      chatOf(c) === chat.chatId &&
+      (FLOOD_LIMITED.has(c.method) || c.method === DRAFT)
+    );
     // A session's working directory is DATA_DIR/work/<chat>/<name>.
-    const pid = log.starts.find((s) => s.cwd.includes(`/work/${chatId}/`))
+    const pid = log.starts.find((s) => s.cwd.includes(`/work/${chat.chatId}/`))
       ?.pid;
     const input = log.inputs.find((i) => i.pid === pid);
     const result = log.results.find((r) => r.pid === pid);
-    if (!input || !result || calls.length === 0) {
-      throw new Error(`Cannot analyse chat ${chatId}: it got no answer`);
+    if (!input || !result || visible.length === 0) {
+      throw new Error(`Cannot analyse chat ${chat.chatId}: it got no answer`);
     }
-    return { chatId, calls, times: calls.map((c) => c.at), input, result };
+    return { ...chat, visible, input, result };
   });
-  const firstText: number[] = [];
-  const finalAfter: number[] = [];
-  const updates: number[] = [];
-  let perChatRate = 0;
-  for (const { calls, input, result } of perChat) {
-    const first = calls.find((c) => c.method === "sendMessage") ?? calls[0];
-    firstText.push(first.at - context.sentAt);
-    finalAfter.push(calls.at(-1)!.at - result.t);
-    const streamed = calls.filter((c) => c.at <= result.t);
-    updates.push(streamed.length);
-    perChatRate += streamed.length / ((result.t - input.t) / 1000);
+  const byKind: Partial<Record<ChatKind, ChatKindStats>> = {};
+  for (const kind of ["private", "group"] as const) {
+    const ofKind = observed.filter((c) => c.kind === kind);
+    if (ofKind.length === 0) continue;
+    const floodTimes = ofKind.map((c) =>
+      c.visible.filter((v) => FLOOD_LIMITED.has(v.method)).map((v) => v.at)
+    );
+    const updates = ofKind.map((c) =>
+      c.visible.filter((v) => v.at <= c.result.t).length
+    );
+    byKind[kind] = {
+      chats: ofKind.length,
+      maxPerSecond: Math.max(...floodTimes.map((t) => maxInWindow(t))),
+      maxPerSecondWithDrafts: Math.max(
+        ...ofKind.map((c) => maxInWindow(c.visible.map((v) => v.at))),
+      ),
+      minGapMs: round(Math.min(...floodTimes.map(minGap))),
+      updates: { min: Math.min(...updates), max: Math.max(...updates) },
+      firstTextMs: summarize(
+        ofKind.map((c) => c.visible[0].at - context.sentAt),
+      ),
+      finalAfterResultMs: summarize(
+        ofKind.map((c) => c.visible.at(-1)!.at - c.result.t),
+      ),
+      allTextDelivered: ofKind.every((c) =>
+        isDelivered(api, c.chatId, context.expected)
+      ),
+    };
   }
   return {
-    chats: userIds.length,
     answerChars: context.expected.length,
     streamSeconds: round(
-      percentile(perChat.map((c) => c.result.t - c.input.t), 50) / 1000,
+      percentile(observed.map((c) => c.result.t - c.input.t), 50) / 1000,
     ),
     callsByMethod,
     rateLimited: api.rateLimited,
-    maxPerChatPerSecond: Math.max(...perChat.map((c) => maxInWindow(c.times))),
-    minPerChatGapMs: round(Math.min(...perChat.map((c) => minGap(c.times)))),
     maxGlobalPerSecond: maxInWindow(flood.map((c) => c.at)),
     maxGlobalPerSecondAllCalls: maxInWindow(traffic.map((c) => c.at)),
-    updatesPerChat: { min: Math.min(...updates), max: Math.max(...updates) },
-    firstTextMs: summarize(firstText),
-    finalAfterResultMs: summarize(finalAfter),
-    allTextDelivered: perChat.every((c) =>
-      isDelivered(api, c.chatId, context.expected)
-    ),
-    perChatCallsPerSecond: round(perChatRate / perChat.length),
+    byKind,
   };
 }
 
@@ -217,7 +259,11 @@ function chatOf(call: FakeCall): number {
  * The whole answer reached the chat: as answer.md, or as visible text that
  * holds every word of it (links show their label, not their address).
  */
-function isDelivered(api: FakeBotApi, chatId: number, expected: string) {
+function isDelivered(
+  api: FakeBotApi,
+  chatId: number,
+  expected: string,
+): boolean {
   const messages = api.messages(chatId).filter((m) => !m.deleted);
   if (messages.some((m) => m.document?.content === expected)) return true;
   const visible = new Set(words(messages.map((m) => m.text).join("\n")));

@@ -72,6 +72,19 @@ async function isAlive(pid: number): Promise<boolean> {
   return await processStartTime(pid) !== undefined;
 }
 
+/** The pid of the one child of `pid` (the bot under `deno task`). */
+async function childPid(pid: number): Promise<number> {
+  const { stdout } = await new Deno.Command("ps", {
+    args: ["-o", "pid=", "--ppid", String(pid)],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const pids = new TextDecoder().decode(stdout).trim().split(/\s+/);
+  assert.equal(pids.length, 1, `children of ${pid}: ${pids.join(", ")}`);
+  return Number(pids[0]);
+}
+
 /** Deno's cache, so the bot and the fake claude find their modules although HOME moved. */
 async function denoDir(): Promise<string> {
   const { stdout } = await new Deno.Command(Deno.execPath(), {
@@ -127,18 +140,16 @@ class Sandbox implements AsyncDisposable {
     return this.env.DATA_DIR;
   }
 
-  /** The `deno run` arguments the start task would use for main.ts. */
-  mainArgs(): string[] {
-    const config = parseConfig(this.env, REPO_DIR);
-    return [
-      "run",
-      ...mainRunArgs(config, { claudeEnvNames: claudeEnvNames(this.env) }),
-    ];
-  }
-
-  /** Starts main.ts as the start task would, with the flags of mainRunArgs. */
-  startBot(): BotProcess {
-    return BotProcess.spawn(this.mainArgs(), this.env);
+  /**
+   * Starts main.ts as the start task would, with the flags of mainRunArgs.
+   * @param overrides replace variables of the sandbox's environment
+   */
+  startBot(overrides: Record<string, string> = {}): BotProcess {
+    const env = { ...this.env, ...overrides };
+    const args = mainRunArgs(parseConfig(env, REPO_DIR), {
+      claudeEnvNames: claudeEnvNames(env),
+    });
+    return BotProcess.spawn(["run", ...args], env);
   }
 
   /** Sends a message as the owner and waits for a bot message after it that matches. */
@@ -426,4 +437,83 @@ Deno.test("main.ts after kill -9 reaps the orphans at the next start and resumes
       await terminateProcesses([sleepPid], { graceMs: 0 });
     }
   }
+});
+
+Deno.test("main.ts exits 1 naming DATA_DIR when it is not a writable directory", async (t) => {
+  await using sandbox = await Sandbox.create();
+  const file = join(sandbox.dir, "a-file");
+  await Deno.writeTextFile(file, "not a directory\n");
+  const readOnly = join(sandbox.dir, "read-only");
+  await Deno.mkdir(readOnly, { mode: 0o500 });
+  // root writes through 0500, so that case only means something for others.
+  const isReadOnlyEffective = await Deno.writeTextFile(
+    join(readOnly, "probe"),
+    "",
+  ).then(() => false, () => true);
+  const cases = [
+    ["a file", file],
+    ["a path below a file", join(file, "data")],
+    ...(isReadOnlyEffective
+      ? [["below a read-only dir", join(readOnly, "data")]]
+      : []),
+  ];
+  for (const [label, dataDir] of cases) {
+    await t.step(label, async () => {
+      await using bot = sandbox.startBot({ DATA_DIR: dataDir });
+      const status = await bot.exitWithin(WAIT_MS);
+      assert.equal(status.code, 1, bot.output.join("\n"));
+      const message = await bot.waitForOutput(/Cannot use DATA_DIR/);
+      assert.ok(message.includes(`"${dataDir}"`), message);
+      assert.match(message, /must be a writable directory/);
+      assert.ok(!bot.output.some((line) => line.includes(TEST_TOKEN)));
+    });
+  }
+});
+
+Deno.test("main.ts exits 1 when Telegram refuses the token, without logging it", async () => {
+  const otherToken = "654321:OTHER-token-abcdefghijklmnopqrstuvwxyz";
+  await using sandbox = await Sandbox.create();
+  await using bot = sandbox.startBot({ TELEGRAM_BOT_TOKEN: otherToken });
+
+  const status = await bot.exitWithin(WAIT_MS);
+
+  assert.equal(status.code, 1, bot.output.join("\n"));
+  assert.ok(
+    bot.output.some((line) => line.includes("refused TELEGRAM_BOT_TOKEN")),
+    bot.output.join("\n"),
+  );
+  assert.ok(!bot.output.some((line) => line.includes(otherToken)));
+});
+
+Deno.test("deno task start exits 1 naming a missing TELEGRAM_BOT_TOKEN", async () => {
+  await using sandbox = await Sandbox.create();
+  const { TELEGRAM_BOT_TOKEN: _, ...env } = sandbox.env;
+  await using task = BotProcess.spawn(["task", "start"], env);
+
+  const status = await task.exitWithin(WAIT_MS);
+
+  assert.equal(status.code, 1);
+  assert.ok(
+    task.output.some((line) => line.includes("TELEGRAM_BOT_TOKEN is required")),
+    task.output.join("\n"),
+  );
+  assert.ok(!task.output.some((line) => /is polling/.test(line)));
+});
+
+Deno.test("deno task start runs the bot end to end and forwards SIGTERM to it", async () => {
+  await using sandbox = await Sandbox.create();
+  await using task = BotProcess.spawn(["task", "start"], sandbox.env);
+  await task.ready();
+  await sandbox.ask("hello through the task", /echo: hello through the task/);
+  const mainPid = await childPid(task.pid);
+
+  task.signal("SIGTERM");
+  const status = await task.exitWithin(GRACE_MS + EXIT_MARGIN_MS + SLACK_MS);
+
+  assert.equal(status.code, 0, task.output.join("\n"));
+  assert.ok(
+    task.output.some((line) => line.includes("Stopped cleanly")),
+    task.output.join("\n"),
+  );
+  assert.equal(await isAlive(mainPid), false);
 });

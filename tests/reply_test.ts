@@ -1,0 +1,483 @@
+// TelegramReply against an in-memory chat and a manual clock: what the user
+// sees in each output mode, step by step, and how often the chat is called.
+import assert from "node:assert/strict";
+import { Outbox } from "../outbox.ts";
+import {
+  type ChatApi,
+  DraftsUnsupportedError,
+  FormattingRejectedError,
+  TelegramReply,
+} from "../reply.ts";
+import type { OutputMode, TurnOutcome, TurnUpdate } from "../sessions.ts";
+import type { ClaudeEvent } from "../stream_json.ts";
+import { ManualClock } from "./fakes/manual_clock.ts";
+import { parseTelegramHtml } from "./fakes/telegram_html.ts";
+
+/** One visible change in the chat, at a clock time. */
+interface ChatCall {
+  atMs: number;
+  kind: "send" | "edit" | "draft" | "delete" | "document";
+  messageId?: number;
+  /** Visible text (HTML parsed). */
+  text: string;
+}
+
+/** A ChatApi that keeps messages in memory and records every call. */
+class MemoryChat implements ChatApi {
+  canDraft: boolean;
+  readonly calls: ChatCall[] = [];
+  readonly messages = new Map<number, { text: string; isDeleted: boolean }>();
+  typingCount = 0;
+  /** Thrown by every sendDraft while set. */
+  draftError?: Error;
+  /** Refuses HTML containing this, like Telegram's "can't parse entities". */
+  rejectHtmlWith?: string;
+  #clock: ManualClock;
+  #nextId = 1;
+
+  constructor(clock: ManualClock, { canDraft = false } = {}) {
+    this.#clock = clock;
+    this.canDraft = canDraft;
+  }
+
+  sendText(text: string, { html }: { html: boolean }): Promise<number> {
+    const visible = this.#visible(text, html);
+    const messageId = this.#nextId++;
+    this.messages.set(messageId, { text: visible, isDeleted: false });
+    this.#record("send", visible, messageId);
+    return Promise.resolve(messageId);
+  }
+
+  editText(
+    messageId: number,
+    text: string,
+    { html }: { html: boolean },
+  ): Promise<void> {
+    const visible = this.#visible(text, html);
+    this.messages.get(messageId)!.text = visible;
+    this.#record("edit", visible, messageId);
+    return Promise.resolve();
+  }
+
+  sendDraft(
+    _draftId: number,
+    text: string,
+    { html }: { html: boolean },
+  ): Promise<void> {
+    if (this.draftError) return Promise.reject(this.draftError);
+    this.#record("draft", this.#visible(text, html));
+    return Promise.resolve();
+  }
+
+  deleteMessage(messageId: number): Promise<void> {
+    this.messages.get(messageId)!.isDeleted = true;
+    this.#record("delete", "", messageId);
+    return Promise.resolve();
+  }
+
+  sendTyping(): Promise<void> {
+    this.typingCount++;
+    return Promise.resolve();
+  }
+
+  sendDocument(fileName: string, content: string): Promise<void> {
+    this.#record("document", `${fileName}: ${content.length} chars`);
+    return Promise.resolve();
+  }
+
+  /** The chat as the user sees it: live messages, oldest first. */
+  visible(): string[] {
+    return [...this.messages.values()]
+      .filter((message) => !message.isDeleted)
+      .map((message) => message.text);
+  }
+
+  /** Calls as short lines: `send #1: text`. */
+  transcript(): string[] {
+    return this.calls.map((call) =>
+      `${call.kind}${call.messageId ? ` #${call.messageId}` : ""}: ${call.text}`
+    );
+  }
+
+  #visible(text: string, html: boolean): string {
+    if (!html) return text;
+    if (this.rejectHtmlWith && text.includes(this.rejectHtmlWith)) {
+      throw new FormattingRejectedError("Bad Request: can't parse entities");
+    }
+    const visible = parseTelegramHtml(text);
+    assert.ok(visible.length <= 4096, `${visible.length} characters`);
+    return visible;
+  }
+
+  #record(kind: ChatCall["kind"], text: string, messageId?: number): void {
+    this.calls.push({ atMs: this.#clock.now(), kind, messageId, text });
+  }
+}
+
+function setup(mode: OutputMode, options: { canDraft?: boolean } = {}) {
+  const clock = new ManualClock();
+  const outbox = new Outbox({ clock, perChatIntervalMs: 1000 });
+  const chat = new MemoryChat(clock, options);
+  const logs: string[] = [];
+  const reply = new TelegramReply({
+    api: chat,
+    outbox,
+    chatKey: "42",
+    clock,
+    mode,
+    log: (message) => logs.push(message),
+  });
+  const feed = async (...updates: TurnUpdate[]) => {
+    for (const update of updates) reply.update(update);
+    await settle();
+  };
+  /** Lets time pass in `stepMs` steps until the reply is delivered. */
+  const deliver = async (stepMs = 1000) => {
+    let isDelivered = false;
+    reply.delivered.then(() => isDelivered = true);
+    for (let i = 0; i < 200 && !isDelivered; i++) {
+      clock.advance(stepMs);
+      await settle();
+    }
+    assert.ok(isDelivered, "the reply was delivered");
+  };
+  return { clock, chat, reply, logs, feed, deliver };
+}
+
+/** Runs pending promise callbacks (the chat answers at once). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
+
+function event(event: ClaudeEvent): TurnUpdate {
+  return { type: "event", event };
+}
+
+function text(text: string): TurnUpdate[] {
+  return [
+    event({ type: "text_delta", text }),
+    event({ type: "text", text }),
+  ];
+}
+
+function tool(n: number, output = `line 1\nline 2\nline 3\nline 4`) {
+  return [
+    event({
+      type: "tool_use",
+      id: `t${n}`,
+      name: "Bash",
+      input: { command: `ls src/${n}` },
+    }),
+    event({
+      type: "tool_result",
+      toolUseId: `t${n}`,
+      content: output,
+      isError: false,
+    }),
+  ];
+}
+
+function done(outcome?: TurnOutcome): TurnUpdate {
+  return {
+    type: "done",
+    outcome: outcome ?? {
+      kind: "completed",
+      costUsd: 0.0123,
+      event: {
+        type: "result",
+        subtype: "success",
+        isError: false,
+        durationMs: 42_000,
+        numTurns: 4,
+        errors: [],
+      },
+    },
+  };
+}
+
+/** Asserts the chat was called at most once a second, as the outbox paces it. */
+function assertPaced(chat: MemoryChat): void {
+  for (const [i, call] of chat.calls.entries()) {
+    if (i === 0) continue;
+    const gapMs = call.atMs - chat.calls[i - 1].atMs;
+    assert.ok(gapMs >= 1000, `${call.kind} came ${gapMs} ms after the last`);
+  }
+}
+
+Deno.test("TelegramReply in quiet mode sends only the final answer, typing meanwhile", async () => {
+  const { chat, clock, feed, deliver } = setup("quiet");
+  await feed(...text("Let me look."), ...tool(1));
+  clock.advance(4_000);
+  await feed(...tool(2));
+  clock.advance(4_000);
+  await feed(...text("All **done**."));
+  assert.deepEqual(chat.calls, [], "no preview at all");
+  assert.equal(chat.typingCount, 3, "typing at 0, 4 and 8 s");
+  await feed(done());
+  await deliver();
+  assert.deepEqual(chat.transcript(), ["send #1: All done."]);
+  clock.advance(20_000);
+  assert.equal(chat.typingCount, 3, "typing stops with the turn");
+});
+
+Deno.test("TelegramReply in normal mode updates one status line in place, then the answer replaces it", async () => {
+  const { chat, clock, feed, deliver } = setup("normal");
+  await feed(...tool(1));
+  // Two more calls within the second coalesce into one edit.
+  await feed(...tool(2), ...tool(3));
+  clock.advance(1000);
+  await settle();
+  await feed({
+    type: "event",
+    event: {
+      type: "tool_use",
+      id: "t4",
+      name: "Edit",
+      input: { file_path: "/home/me/project/src/main.ts" },
+    },
+  });
+  clock.advance(1000);
+  await settle();
+  await feed(...text("Fixed **main.ts**."), done());
+  await deliver();
+  assert.deepEqual(chat.transcript(), [
+    "send #1: ⚙️ Running Bash: ls src/1…",
+    "edit #1: ⚙️ Running Bash: ls src/3… (tool 3)",
+    "edit #1: ⚙️ Editing main.ts… (tool 4)",
+    "edit #1: Fixed main.ts.",
+  ]);
+  assert.deepEqual(chat.visible(), ["Fixed main.ts."]);
+  assertPaced(chat);
+});
+
+Deno.test("TelegramReply in normal mode never floods: 30 tool calls in 3 s make a handful of edits", async () => {
+  const { chat, clock, feed, deliver } = setup("normal");
+  for (let n = 1; n <= 30; n++) {
+    await feed(...tool(n));
+    clock.advance(100);
+  }
+  await feed(...text("Looked at 30 directories."), done());
+  await deliver();
+  assert.ok(chat.calls.length <= 5, chat.transcript().join("\n"));
+  assert.equal(chat.calls.filter((call) => call.kind === "send").length, 1);
+  assert.deepEqual(chat.visible(), ["Looked at 30 directories."]);
+  assertPaced(chat);
+});
+
+Deno.test("TelegramReply in normal mode keeps earlier text above the status and in the answer", async () => {
+  const { chat, clock, feed, deliver } = setup("normal");
+  await feed(...text("First I run the tests."), ...tool(1));
+  assert.deepEqual(chat.visible(), ["First I run the tests."]);
+  clock.advance(1000);
+  await settle();
+  assert.deepEqual(chat.visible(), [
+    "First I run the tests.\n\n⚙️ Running Bash: ls src/1…",
+  ]);
+  await feed(...text("They pass."), done());
+  await deliver();
+  assert.deepEqual(chat.visible(), ["First I run the tests.\n\nThey pass."]);
+});
+
+Deno.test("TelegramReply in verbose mode logs each call with a result excerpt, then the answer and a footer", async () => {
+  const { chat, feed, deliver } = setup("verbose");
+  await feed(...text("Let me look."), ...tool(1));
+  await feed(
+    event({
+      type: "tool_use",
+      id: "t2",
+      name: "Read",
+      input: { file_path: "src/a.ts" },
+    }),
+    event({
+      type: "tool_result",
+      toolUseId: "t2",
+      content: "No such file",
+      isError: true,
+    }),
+  );
+  await feed(...text("All **done**."), done());
+  await deliver();
+  assert.deepEqual(chat.visible(), [
+    [
+      "Let me look.",
+      "⚙️ Bash ls src/1",
+      "line 1\nline 2\nline 3\n… 1 more line",
+      "⚙️ Read src/a.ts",
+      "❌ No such file",
+    ].join("\n"),
+    "All done.\n\n$0.0123 · 42 s · 4 turns",
+  ]);
+  assertPaced(chat);
+});
+
+Deno.test("TelegramReply in verbose mode streams the answer below the log, then sends it as its own message", async () => {
+  const { chat, clock, feed, deliver } = setup("verbose");
+  await feed(...tool(1, "ok"));
+  clock.advance(1000);
+  await feed(event({ type: "text_delta", text: "The answer so" }));
+  clock.advance(1000);
+  await settle();
+  assert.deepEqual(chat.visible(), ["⚙️ Bash ls src/1\nok\n\nThe answer so"]);
+  await feed(...text("The answer so far."), done());
+  await deliver();
+  assert.deepEqual(chat.visible(), [
+    "⚙️ Bash ls src/1\nok",
+    "The answer so far.\n\n$0.0123 · 42 s · 4 turns",
+  ]);
+});
+
+Deno.test("TelegramReply in verbose mode continues a long log in new messages without losing a line", async () => {
+  const { chat, clock, feed, deliver } = setup("verbose");
+  for (let n = 1; n <= 80; n++) {
+    await feed(...tool(n));
+    if (n % 10 === 0) clock.advance(1000);
+  }
+  await feed(...text("Done."), done());
+  await deliver();
+  const log = chat.visible().slice(0, -1);
+  assert.ok(log.length >= 3, `${log.length} log messages`);
+  const lines = log.join("\n").split("\n");
+  for (let n = 1; n <= 80; n++) {
+    assert.equal(
+      lines.filter((line) => line === `⚙️ Bash ls src/${n}`).length,
+      1,
+      `tool ${n} is logged once`,
+    );
+  }
+  assert.equal(lines.filter((line) => line === "line 3").length, 80);
+  assertPaced(chat);
+});
+
+Deno.test("TelegramReply with drafts streams the preview as drafts and sends the answer as a message", async () => {
+  const { chat, clock, feed, deliver } = setup("normal", { canDraft: true });
+  await feed(...tool(1));
+  clock.advance(1000);
+  await feed(event({ type: "text_delta", text: "Here it" }));
+  clock.advance(1000);
+  await feed(event({ type: "text_delta", text: " comes" }));
+  clock.advance(1000);
+  await settle();
+  await feed(event({ type: "text", text: "Here it comes" }), done());
+  await deliver();
+  assert.deepEqual(chat.transcript(), [
+    "draft: ⚙️ Running Bash: ls src/1…",
+    "draft: Here it",
+    "draft: Here it comes",
+    "send #1: Here it comes",
+  ]);
+  assertPaced(chat);
+});
+
+Deno.test("TelegramReply refreshes a draft before Telegram lets it expire", async () => {
+  const { chat, clock, feed, deliver } = setup("normal", { canDraft: true });
+  await feed(...tool(1));
+  clock.advance(24_000);
+  await settle();
+  await feed(event({ type: "text", text: "Done." }), done());
+  await deliver();
+  assert.deepEqual(chat.transcript(), [
+    "draft: ⚙️ Running Bash: ls src/1…",
+    "draft: ⚙️ Running Bash: ls src/1…",
+    "draft: Done.",
+    "send #1: Done.",
+  ]);
+  assert.equal(chat.calls[1].atMs, 20_000);
+});
+
+Deno.test("TelegramReply falls back to editing one message when drafts are unsupported", async () => {
+  const { chat, clock, feed, deliver, logs } = setup("normal", {
+    canDraft: true,
+  });
+  chat.draftError = new DraftsUnsupportedError("Not Found: method not found");
+  await feed(...tool(1));
+  clock.advance(1000);
+  await settle();
+  await feed(...tool(2));
+  clock.advance(1000);
+  await settle();
+  await feed(...text("Done."), done());
+  await deliver();
+  assert.deepEqual(chat.transcript(), [
+    "send #1: ⚙️ Running Bash: ls src/1…",
+    "edit #1: ⚙️ Running Bash: ls src/2… (tool 2)",
+    "edit #1: Done.",
+  ]);
+  assert.ok(logs.some((line) => line.includes("editing instead")));
+});
+
+Deno.test("TelegramReply sends an answer longer than three messages as its first part plus answer.md", async (t) => {
+  for (
+    const [name, markdown] of [
+      ["prose", "A sentence that goes on. ".repeat(800)],
+      ["one unbreakable line", "x".repeat(20_000)],
+    ]
+  ) {
+    await t.step(name, async () => {
+      const { chat, feed, deliver } = setup("quiet");
+      await feed(...text(markdown), done());
+      await deliver();
+      assert.equal(chat.calls.length, 2);
+      const [first, document] = chat.calls;
+      assert.equal(first.kind, "send");
+      assert.match(
+        first.text,
+        new RegExp(
+          `The full answer \\(${markdown.length} characters\\) is attached as answer\\.md\\.$`,
+        ),
+      );
+      assert.equal(document.text, `answer.md: ${markdown.length} chars`);
+    });
+  }
+});
+
+Deno.test("TelegramReply ends an interrupted turn with the text so far and ⏹ Stopped.", async () => {
+  const { chat, clock, feed, deliver } = setup("normal");
+  await feed(event({ type: "text_delta", text: "Half an answ" }));
+  clock.advance(1000);
+  await feed({ type: "done", outcome: { kind: "interrupted" } });
+  await deliver();
+  assert.deepEqual(chat.transcript(), [
+    "send #1: Half an answ",
+    "edit #1: Half an answ\n\n⏹ Stopped.",
+  ]);
+});
+
+Deno.test("TelegramReply says so when a completed turn has no text", async () => {
+  const { chat, feed, deliver } = setup("quiet");
+  await feed(...tool(1), done());
+  await deliver();
+  assert.deepEqual(chat.transcript(), [
+    "send #1: Claude finished without a text answer.",
+  ]);
+});
+
+Deno.test("TelegramReply shows resuming as a status in normal mode and nothing in quiet mode", async (t) => {
+  await t.step("normal", async () => {
+    const { chat, feed, deliver } = setup("normal");
+    await feed({ type: "resuming", idleMs: 15 * 60_000 });
+    assert.deepEqual(chat.transcript(), [
+      "send #1: Resuming session (idle for 15 min)…",
+    ]);
+    await feed(...text("Hi."), done());
+    await deliver();
+    assert.deepEqual(chat.visible(), ["Hi."]);
+  });
+  await t.step("quiet", async () => {
+    const { chat, feed, deliver } = setup("quiet");
+    await feed({ type: "resuming", idleMs: 15 * 60_000 }, ...text("Hi."));
+    await feed(done());
+    await deliver();
+    assert.deepEqual(chat.transcript(), ["send #1: Hi."]);
+  });
+});
+
+Deno.test("TelegramReply resends refused HTML as plain text", async () => {
+  const { chat, feed, deliver, logs } = setup("quiet");
+  chat.rejectHtmlWith = "<b>";
+  await feed(...text("**bold** & more"), done());
+  await deliver();
+  assert.deepEqual(chat.transcript(), ["send #1: bold & more"]);
+  assert.ok(logs.some((line) => line.includes("sending plain text")));
+});
