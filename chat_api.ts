@@ -5,15 +5,28 @@ import {
   type ChatApi,
   DraftsUnsupportedError,
   FormattingRejectedError,
-} from "./reply.ts";
+} from "./live_view.ts";
 
 const NOT_FOUND = 404;
 
-// Bots whose server answered sendMessageDraft with 404 (it predates Bot API
-// 9.3): they edit messages for the rest of the run instead of probing every
-// turn. Chat APIs are made per turn, so this per-bot memory is keyed by the
-// bot's Api; a restarted bot (a new Api) probes again.
-const botsWithoutDrafts = new WeakSet<Api>();
+/**
+ * Whether the Bot API server knows sendMessageDraft (Bot API 9.3+). One per
+ * bot run: after a 404 every chat edits messages instead of probing again;
+ * a restarted bot probes once more.
+ */
+export class DraftSupport {
+  #isSupported = true;
+
+  /** False once the server answered sendMessageDraft with 404. */
+  get isSupported(): boolean {
+    return this.#isSupported;
+  }
+
+  /** Records the server's 404. */
+  markUnsupported(): void {
+    this.#isSupported = false;
+  }
+}
 
 // Telegram answers both with error 400 and tells them apart only by the
 // description, so these two checks must read it.
@@ -34,13 +47,18 @@ function asFormattingError(error: unknown): unknown {
  * are offered in private chats only (Telegram allows them nowhere else);
  * their ids are positive, those of groups and channels negative.
  */
-export function chatApi(api: Api, chatId: number, threadId?: number): ChatApi {
+export function chatApi(
+  api: Api,
+  drafts: DraftSupport,
+  chat: { chatId: number; threadId?: number },
+): ChatApi {
+  const { chatId, threadId } = chat;
   const thread = threadId === undefined ? {} : { message_thread_id: threadId };
   const parseMode = (html: boolean) =>
     html ? { parse_mode: "HTML" } as const : {};
   return {
     get canDraft() {
-      return chatId > 0 && !botsWithoutDrafts.has(api);
+      return chatId > 0 && drafts.isSupported;
     },
     async sendText(text, { html }) {
       try {
@@ -65,6 +83,10 @@ export function chatApi(api: Api, chatId: number, threadId?: number): ChatApi {
       }
     },
     async sendDraft(draftId, text, { html }) {
+      // Replies that started streaming before the 404 learn it here.
+      if (!drafts.isSupported) {
+        throw new DraftsUnsupportedError("Cannot send a draft: unsupported");
+      }
       try {
         await api.sendMessageDraft(chatId, draftId, text, {
           ...thread,
@@ -75,7 +97,7 @@ export function chatApi(api: Api, chatId: number, threadId?: number): ChatApi {
         if (!(error instanceof GrammyError && error.error_code === NOT_FOUND)) {
           throw asFormattingError(error);
         }
-        botsWithoutDrafts.add(api);
+        drafts.markUnsupported();
         throw new DraftsUnsupportedError(
           `Cannot send a draft: ${error.description}`,
           { cause: error },

@@ -152,12 +152,14 @@ export function registerCommands(
     await next();
   });
 
+  /** Command answers share the chat's outbox with turns, so they count toward its pace. */
   const reply = (ctx: Context, html: string) =>
-    ctx.reply(html, {
-      parse_mode: "HTML",
-      message_thread_id: threadOf(ctx),
-      link_preview_options: { is_disabled: true },
-    });
+    options.outbox.enqueue(chatKeyOf(ctx), () =>
+      ctx.reply(html, {
+        parse_mode: "HTML",
+        message_thread_id: threadOf(ctx),
+        link_preview_options: { is_disabled: true },
+      }));
 
   /**
    * Runs a command body in the chat's intake order (so "/new x" then a

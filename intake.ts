@@ -2,7 +2,7 @@
 // file downloads into the inbox, the reply sink, and recovery after a crash.
 import type { Api } from "grammy";
 import type { Approvals } from "./approvals.ts";
-import { chatApi } from "./chat_api.ts";
+import { chatApi, DraftSupport } from "./chat_api.ts";
 import { truncate } from "./format.ts";
 import type { Clock } from "./idle_timer.ts";
 import { saveToInbox } from "./inbox.ts";
@@ -56,6 +56,7 @@ const DOWNLOAD_TIMEOUT_MS = 120_000;
 export class TurnIntake {
   #options: IntakeOptions;
   #order = new KeyedLock<string>();
+  #drafts = new DraftSupport();
   #activeReplies = 0;
 
   constructor(options: IntakeOptions) {
@@ -266,7 +267,7 @@ export class TurnIntake {
   }
 
   #chat(entry: JournalEntry): ChatApi {
-    return chatApi(this.#options.api, entry.chatId, entry.threadId);
+    return chatApi(this.#options.api, this.#drafts, entry);
   }
 }
 

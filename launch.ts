@@ -92,6 +92,10 @@ if (import.meta.main) {
         .join(" "),
     );
   } catch (error) {
+    if (error instanceof RangeError) {
+      console.error(`claude-telegram cannot start: ${error.message}`);
+      Deno.exit(1);
+    }
     if (!(error instanceof ConfigError)) throw error;
     console.error(
       "claude-telegram cannot start, the configuration is invalid:",

@@ -15,6 +15,12 @@ import { reapOrphans } from "./reaper.ts";
 /** After the grace, shutdown gets this long for persisting and the bot's last calls. */
 const EXIT_MARGIN_MS = 2_000;
 const STARTUP_RETRY_MAX_MS = 60_000;
+/**
+ * A signal this soon after the first is the same request delivered twice:
+ * Ctrl-C and systemd (KillMode=control-group) signal the whole process
+ * group, and `deno task` forwards its copy to the bot as well.
+ */
+const REPEATED_SIGNAL_MS = 1_000;
 
 function log(message: string): void {
   console.error(`${new Date().toISOString()} ${message}`);
@@ -68,14 +74,18 @@ async function main(): Promise<void> {
       (reaped.spared ? `; spared ${reaped.spared} with a reused pid` : ""),
   );
 
-  let isStopping = false;
+  let stoppingSinceMs: number | undefined;
   const onSignal = () => {
-    if (isStopping) {
+    if (stoppingSinceMs !== undefined) {
+      if (performance.now() - stoppingSinceMs < REPEATED_SIGNAL_MS) return;
       log("Second signal: exiting at once");
       Deno.exit(130);
     }
-    isStopping = true;
-    log("Shutting down: stopping polling and every Claude process");
+    stoppingSinceMs = performance.now();
+    log(
+      "Shutting down: stopping polling and every Claude process " +
+        "(signal again to exit at once)",
+    );
     const deadline = setTimeout(() => {
       log("Shutdown took too long: exiting");
       Deno.exit(1);
@@ -110,7 +120,7 @@ async function main(): Promise<void> {
         );
         Deno.exit(1);
       }
-      if (isStopping) return;
+      if (stoppingSinceMs !== undefined) return;
       log(
         `Cannot reach Telegram (${describe(error)}); retrying in ${
           delayMs / 1000

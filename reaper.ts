@@ -53,8 +53,12 @@ export async function reapOrphans(options: {
     (recordedStartTimes.get(pid) ?? startTime) === startTime
   );
   await terminateProcesses(orphans.map(({ pid }) => pid), { graceMs });
+  // A recorded pid with a matching start time is the Claude we started,
+  // whatever its command line shows (a wrapper may have exec'd node).
   const claude =
-    orphans.filter(({ args }) => isClaudeProcess(args, claudeBin)).length;
+    orphans.filter(({ pid, args }) =>
+      recordedStartTimes.has(pid) || isClaudeProcess(args, claudeBin)
+    ).length;
   return {
     claude,
     tools: orphans.length - claude,

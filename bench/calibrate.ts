@@ -16,10 +16,10 @@ export interface Calibration {
   /** Real CLI: spawn with the message written at once → first `result`. */
   realFirstResultMs: number;
   /** Real CLI: second message written → its `result` (a warm turn). */
-  realWarmTurnMs?: number;
+  realWarmTurnMs: number;
   /** Fake claude with no delay: spawn → first `result`. */
   fakeFirstResultMs: number;
-  /** FAKE_CLAUDE_START_DELAY_MS that makes the fake start like the CLI. */
+  /** FAKE_CLAUDE_START_DELAY_MS that makes the fake start like the CLI when its turn takes realWarmTurnMs. */
   startDelayMs: number;
 }
 
@@ -29,6 +29,8 @@ const REAL_CLI = resolve(
 );
 /** claude-cli.md §9, long-lived: spawn → first result, median of 5. */
 const DOCUMENTED_FIRST_RESULT_MS = 475;
+/** claude-cli.md §9: warm second turn, write → result, median of 5. */
+const DOCUMENTED_WARM_TURN_MS = 19;
 const ARGS = [
   "-p",
   "--input-format",
@@ -73,14 +75,16 @@ export async function calibrate(runs: number): Promise<Calibration> {
       real = { first: percentile(first, 50), warm: percentile(warm, 50) };
     }
     const realFirstResultMs = round(real?.first ?? DOCUMENTED_FIRST_RESULT_MS);
+    const realWarmTurnMs = round(real?.warm ?? DOCUMENTED_WARM_TURN_MS);
     return {
       source: real ? "measured" : "claude-cli.md §9",
       realFirstResultMs,
-      realWarmTurnMs: real && round(real.warm),
+      realWarmTurnMs,
       fakeFirstResultMs,
+      // The fake spends realWarmTurnMs on the turn itself (its stream rate).
       startDelayMs: Math.max(
         0,
-        Math.round(realFirstResultMs - fakeFirstResultMs),
+        Math.round(realFirstResultMs - fakeFirstResultMs - realWarmTurnMs),
       ),
     };
   } finally {

@@ -112,26 +112,3 @@ export class InProcessBot implements AsyncDisposable {
     }
   }
 }
-
-/**
- * Polls `probe` every `everyMs` until it returns a truthy value.
- * @throws {Error} after `timeoutMs`, naming what it waited for
- */
-export async function until<T>(
-  probe: () =>
-    | T
-    | undefined
-    | null
-    | false
-    | Promise<T | undefined | null | false>,
-  description: string,
-  options: { timeoutMs?: number; everyMs?: number } = {},
-): Promise<T> {
-  const deadline = performance.now() + (options.timeoutMs ?? 30_000);
-  while (performance.now() < deadline) {
-    const value = await probe();
-    if (value) return value;
-    await new Promise((resolve) => setTimeout(resolve, options.everyMs ?? 1));
-  }
-  throw new Error(`Timed out waiting for ${description}`);
-}

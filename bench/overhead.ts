@@ -4,7 +4,8 @@
 // editMessageText reaches the fake Bot API. Outbox pacing is off so Telegram's
 // 1 message/s per chat (benchmark 3) does not hide the bot's own work.
 import { epochMs } from "./epoch.ts";
-import { InProcessBot, NO_PACING, until } from "./in_process_bot.ts";
+import { InProcessBot, NO_PACING } from "./in_process_bot.ts";
+import { until } from "./until.ts";
 import { summarize, type Summary } from "./stats.ts";
 
 /** Overhead of warm turns, in ms. */
@@ -40,7 +41,7 @@ export async function runOverhead(
         bot.api.calls.length > firstCall + 1 && bot.isIdle() &&
         bot.api.calls.slice(firstCall).some((c) => MESSAGE_CALLS.has(c.method)),
       `the reply to "${text}"`,
-      { everyMs: 0 },
+      { everyMs: 1 },
     );
   }
   const log = await bot.claudeLog();

@@ -10,7 +10,8 @@ import { FakeBotApi, type FakeCall } from "../tests/fakes/fake_bot_api.ts";
 import { BotProcess } from "./bot_process.ts";
 import { type ClaudeLog, readClaudeLog } from "./claude_log.ts";
 import { epochMs } from "./epoch.ts";
-import { BENCH_TOKEN, until } from "./in_process_bot.ts";
+import { BENCH_TOKEN } from "./in_process_bot.ts";
+import { until } from "./until.ts";
 import {
   maxInWindow,
   minGap,
@@ -86,8 +87,8 @@ const NOT_TRAFFIC = new Set([
 ]);
 const USER_ID = 2001;
 const FIRST_GROUP_ID = -1002001;
-/** After the last result: this long without a call means the outbox is empty. */
-const QUIET_MS = 2_500;
+/** This long without a call after the last result means the replies are out. */
+const QUIET_MS = 3_500;
 const TELEGRAM_LIMITS = {
   perChatIntervalMs: 1000,
   globalPerSecond: 30,
@@ -159,15 +160,22 @@ export async function runStreaming(
         chatType: chat.kind === "group" ? "supergroup" : "private",
       });
     }
-    await until(
-      async () => (await readClaudeLog(logPath)).results.length >= chats.length,
+    const results = await until(
+      async () => {
+        const { results } = await readClaudeLog(logPath);
+        return results.length >= chats.length && results;
+      },
       "every answer's result",
-      { timeoutMs: options.streamSeconds * 1000 + 60_000, everyMs: 200 },
+      {
+        timeoutMs: options.streamSeconds * 1000 + 60_000,
+        everyMs: 200,
+      },
     );
+    const lastResultAt = Math.max(...results.map((r) => r.t));
     await until(
       () => {
         const last = api.calls.findLast((c) => !NOT_TRAFFIC.has(c.method));
-        return last !== undefined && epochMs() - last.at > QUIET_MS;
+        return epochMs() - Math.max(last?.at ?? 0, lastResultAt) > QUIET_MS;
       },
       "the last reply call",
       { timeoutMs: 60_000, everyMs: 100 },

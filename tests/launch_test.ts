@@ -52,6 +52,7 @@ async function launcherEnv(
 async function runLauncher(
   env: Record<string, string>,
   cwd: string,
+  launchPath = LAUNCH_PATH,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: [
@@ -61,7 +62,7 @@ async function runLauncher(
       `--config=${join(REPO_DIR, "deno.json")}`,
       "--allow-env",
       "--allow-read=.env",
-      LAUNCH_PATH,
+      launchPath,
     ],
     cwd,
     clearEnv: true,
@@ -287,6 +288,32 @@ Deno.test("launch.ts exits 1 naming each bad variable and prints no arguments", 
     }
   } finally {
     await Deno.remove(cwd, { recursive: true });
+  }
+});
+
+Deno.test("launch.ts refuses to start from a path with whitespace", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ct-launch-" });
+  try {
+    const copy = join(dir, "claude telegram");
+    await Deno.mkdir(copy);
+    for (const file of ["launch.ts", "config.ts"]) {
+      await Deno.copyFile(join(REPO_DIR, file), join(copy, file));
+    }
+
+    const { code, stdout, stderr } = await runLauncher(
+      await launcherEnv(MINIMAL),
+      dir,
+      join(copy, "launch.ts"),
+    );
+
+    assert.equal(code, 1);
+    assert.equal(stdout, "");
+    assert.ok(
+      stderr.includes(`Cannot start from "${join(copy, "main.ts")}"`),
+      stderr,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

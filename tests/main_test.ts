@@ -23,10 +23,15 @@ const GRACE_MS = 1_000;
 const EXIT_MARGIN_MS = 2_000;
 /** Room for a loaded test machine on top of the bound main.ts promises. */
 const SLACK_MS = 1_500;
+/** main.ts's REPEATED_SIGNAL_MS plus a margin for the log line's trip. */
+const REPEATED_SIGNAL_MS = 1_200;
 /** Bounds waits for things that take milliseconds to a second or two. */
 const WAIT_MS = 15_000;
 
-/** Polls `probe` every 20 ms until it returns a truthy value; fails after `timeoutMs`. */
+/**
+ * Polls `probe` every 20 ms until it returns a truthy value; fails after
+ * `timeoutMs` with `describe()`, which runs then, so it can show late state.
+ */
 async function waitUntil<T>(
   probe: () =>
     | T
@@ -34,7 +39,7 @@ async function waitUntil<T>(
     | null
     | false
     | Promise<T | undefined | null | false>,
-  description: string,
+  describe: () => string,
   timeoutMs = WAIT_MS,
 ): Promise<T> {
   const deadline = performance.now() + timeoutMs;
@@ -43,7 +48,7 @@ async function waitUntil<T>(
     if (value) return value;
     if (performance.now() > deadline) {
       throw new Error(
-        `Timed out after ${timeoutMs} ms waiting for ${description}`,
+        `Timed out after ${timeoutMs} ms waiting for ${describe()}`,
       );
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -116,24 +121,31 @@ class Sandbox implements AsyncDisposable {
   /** @param extraEnv added to (or replacing) the bot's environment */
   static async create(extraEnv: Record<string, string> = {}): Promise<Sandbox> {
     const dir = await Deno.makeTempDir({ prefix: "ct-main-" });
-    await Deno.mkdir(join(dir, "home"));
-    const api = await FakeBotApi.start({ token: TEST_TOKEN });
-    const env = {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      HOME: join(dir, "home"),
-      DENO_DIR: await denoDir(),
-      NO_COLOR: "1",
-      TELEGRAM_BOT_TOKEN: TEST_TOKEN,
-      TELEGRAM_API_ROOT: api.apiRoot,
-      ALLOWED_USER_IDS: String(OWNER_ID),
-      SHUTDOWN_GRACE_SECONDS: String(GRACE_MS / 1000),
-      CLAUDE_BIN: await createFakeClaudeBin(dir),
-      DATA_DIR: join(dir, "data"),
-      FAKE_CLAUDE_LOG: join(dir, "claude.log"),
-      FAKE_CLAUDE_STATE_DIR: join(dir, "claude-state"),
-      ...extraEnv,
-    };
-    return new Sandbox(dir, api, env);
+    let api: FakeBotApi | undefined;
+    try {
+      await Deno.mkdir(join(dir, "home"));
+      api = await FakeBotApi.start({ token: TEST_TOKEN });
+      const env = {
+        PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+        HOME: join(dir, "home"),
+        DENO_DIR: await denoDir(),
+        NO_COLOR: "1",
+        TELEGRAM_BOT_TOKEN: TEST_TOKEN,
+        TELEGRAM_API_ROOT: api.apiRoot,
+        ALLOWED_USER_IDS: String(OWNER_ID),
+        SHUTDOWN_GRACE_SECONDS: String(GRACE_MS / 1000),
+        CLAUDE_BIN: await createFakeClaudeBin(dir),
+        DATA_DIR: join(dir, "data"),
+        FAKE_CLAUDE_LOG: join(dir, "claude.log"),
+        FAKE_CLAUDE_STATE_DIR: join(dir, "claude-state"),
+        ...extraEnv,
+      };
+      return new Sandbox(dir, api, env);
+    } catch (error) {
+      await api?.close();
+      await Deno.remove(dir, { recursive: true });
+      throw error;
+    }
   }
 
   get dataDir(): string {
@@ -182,10 +194,14 @@ class Sandbox implements AsyncDisposable {
     ) as unknown as ClaudeStart[];
   }
 
-  /** True once some fake claude received a user message containing `text`. */
-  async claudeReceived(text: string): Promise<boolean> {
-    return (await this.#claudeLog()).some((entry) =>
-      "stdin" in entry && JSON.stringify(entry.stdin).includes(text)
+  /** Waits until some fake claude received a stdin line containing `text`. */
+  async claudeReceived(text: string): Promise<void> {
+    await waitUntil(
+      async () =>
+        (await this.#claudeLog()).some((entry) =>
+          "stdin" in entry && JSON.stringify(entry.stdin).includes(text)
+        ),
+      () => `Claude to receive "${text}"`,
     );
   }
 
@@ -262,7 +278,7 @@ class BotProcess implements AsyncDisposable {
   waitForOutput(pattern: RegExp, timeoutMs = WAIT_MS): Promise<string> {
     return waitUntil(
       () => this.output.find((line) => pattern.test(line)),
-      `output matching ${pattern}; output so far:\n${this.output.join("\n")}`,
+      () => `output matching ${pattern}; output:\n${this.output.join("\n")}`,
       timeoutMs,
     );
   }
@@ -335,17 +351,21 @@ Deno.test("main.ts on SIGTERM kills a stuck Claude after the grace, saves the se
   await using bot = sandbox.startBot();
   await bot.ready();
   sandbox.api.sendText("!hang");
-  await waitUntil(() => sandbox.claudeReceived("!hang"), "Claude to get !hang");
+  await sandbox.claudeReceived("!hang");
   const [{ pid: claudePid }] = await sandbox.claudeStarts();
   const [running] = await waitUntil(
     async () => {
       const records = await sandbox.sessionRecords();
       return records[0]?.state === "live" && records;
     },
-    "the session to be saved as live",
+    () => "the session to be saved as live",
   );
   assert.equal(running.pid, claudePid);
 
+  bot.signal("SIGTERM");
+  await bot.waitForOutput(/Shutting down/);
+  // A copy of the same request (deno task forwards what systemd or Ctrl-C
+  // already sent the group) must not cut the shutdown short.
   bot.signal("SIGTERM");
   const status = await bot.exitWithin(GRACE_MS + EXIT_MARGIN_MS + SLACK_MS);
 
@@ -370,10 +390,12 @@ Deno.test("main.ts exits at once on a second signal during shutdown", async () =
   await using bot = sandbox.startBot();
   await bot.ready();
   sandbox.api.sendText("!hang");
-  await waitUntil(() => sandbox.claudeReceived("!hang"), "Claude to get !hang");
+  await sandbox.claudeReceived("!hang");
 
   bot.signal("SIGTERM");
   await bot.waitForOutput(/Shutting down/);
+  // Later than main.ts's window for a repeated copy of the first signal.
+  await new Promise((resolve) => setTimeout(resolve, REPEATED_SIGNAL_MS));
   bot.signal("SIGINT");
   const status = await bot.exitWithin(EXIT_MARGIN_MS + SLACK_MS);
 
@@ -398,14 +420,11 @@ Deno.test("main.ts after kill -9 reaps the orphans at the next start and resumes
     const [{ pid: claudePid }] = await sandbox.claudeStarts();
     const claudeSessionId = await waitUntil(
       async () => (await sandbox.sessionRecords())[0]?.claudeSessionId,
-      "the Claude session id to be saved",
+      () => "the Claude session id to be saved",
     );
     // A turn in flight keeps the orphaned Claude alive after its stdin closes.
     sandbox.api.sendText("!hang");
-    await waitUntil(
-      () => sandbox.claudeReceived("!hang"),
-      "Claude to get !hang",
-    );
+    await sandbox.claudeReceived("!hang");
 
     first.signal("SIGKILL");
     assert.equal((await first.exitWithin(WAIT_MS)).signal, "SIGKILL");
@@ -417,9 +436,8 @@ Deno.test("main.ts after kill -9 reaps the orphans at the next start and resumes
     const reaped = await second.waitForOutput(/Reaped \d+ orphaned/);
     const [, claude, tools] = /Reaped (\d+) orphaned Claude and (\d+) tool/
       .exec(reaped)!;
-    // reaper.ts tells Claude from tools by argv; the fake claude's wrapper
-    // execs Deno, so its Claude may count as a tool. Both were reaped.
-    assert.equal(Number(claude) + Number(tools), 2, reaped);
+    // The fake's wrapper execs Deno, so only the recorded pid marks Claude.
+    assert.deepEqual([claude, tools], ["1", "1"], reaped);
     assert.equal(await isAlive(claudePid), false);
     assert.equal(await isAlive(sleepPid), false);
     assert.equal(await isAlive(unrelated.pid), true);
@@ -516,4 +534,24 @@ Deno.test("deno task start runs the bot end to end and forwards SIGTERM to it", 
     task.output.join("\n"),
   );
   assert.equal(await isAlive(mainPid), false);
+});
+
+Deno.test("deno task start shuts down once when SIGTERM reaches the whole process group", async () => {
+  await using sandbox = await Sandbox.create();
+  await using task = BotProcess.spawn(["task", "start"], sandbox.env);
+  await task.ready();
+  await sandbox.ask("hello", /echo: hello/);
+  const [{ pid: claudePid }] = await sandbox.claudeStarts();
+
+  // systemd (KillMode=control-group) and a terminal's Ctrl-C signal every
+  // process of the group: the bot gets it directly and again from deno task.
+  Deno.kill(-task.pid, "SIGTERM");
+  const status = await task.exitWithin(GRACE_MS + EXIT_MARGIN_MS + SLACK_MS);
+
+  assert.equal(status.code, 0, task.output.join("\n"));
+  assert.ok(
+    task.output.some((line) => line.includes("Stopped cleanly")),
+    task.output.join("\n"),
+  );
+  assert.equal(await isAlive(claudePid), false);
 });

@@ -40,7 +40,7 @@ async function runUntilIdle(
 
 Deno.test("Outbox.enqueue() spaces one chat's calls by perChatIntervalMs", async () => {
   const clock = new ManualClock();
-  const outbox = new Outbox({ clock });
+  const outbox = new Outbox({ clock, perChatIntervalMs: 1000 });
   const { starts, call } = recorder(clock);
 
   const results = Promise.all(
@@ -59,7 +59,7 @@ Deno.test("Outbox.enqueue() spaces one chat's calls by perChatIntervalMs", async
 
 Deno.test('Outbox.enqueue() treats 42 and "42" as one chat', async () => {
   const clock = new ManualClock();
-  const outbox = new Outbox({ clock });
+  const outbox = new Outbox({ clock, perChatIntervalMs: 1000 });
   const { starts, call } = recorder(clock);
 
   outbox.enqueue(42, call("number"));
@@ -71,7 +71,7 @@ Deno.test('Outbox.enqueue() treats 42 and "42" as one chat', async () => {
 
 Deno.test("Outbox.enqueue() runs one call of a chat at a time", async () => {
   const clock = new ManualClock();
-  const outbox = new Outbox({ clock });
+  const outbox = new Outbox({ clock, perChatIntervalMs: 1000 });
   const { starts, call } = recorder(clock);
   const slow = () =>
     new Promise<string>((resolve) => {
@@ -129,7 +129,7 @@ Deno.test("Outbox.enqueue() serves chats round-robin", async () => {
 
 Deno.test("Outbox.enqueue() keeps 40 chats under globalPerSecond", async () => {
   const clock = new ManualClock();
-  const outbox = new Outbox({ clock });
+  const outbox = new Outbox({ clock, perChatIntervalMs: 1000 });
   const { starts, call } = recorder(clock);
 
   for (let chat = 0; chat < 40; chat++) {
@@ -163,7 +163,7 @@ Deno.test("Outbox.enqueue() with replaceKey sends only the newest queued edit", 
     "5 edits: the running first and the newest are sent",
     async () => {
       const clock = new ManualClock();
-      const outbox = new Outbox({ clock });
+      const outbox = new Outbox({ clock, perChatIntervalMs: 1000 });
       const { call, labels } = recorder(clock);
 
       const results = Promise.all(
@@ -186,7 +186,7 @@ Deno.test("Outbox.enqueue() with replaceKey sends only the newest queued edit", 
 
   await t.step("the replacement keeps the replaced call's slot", async () => {
     const clock = new ManualClock();
-    const outbox = new Outbox({ clock });
+    const outbox = new Outbox({ clock, perChatIntervalMs: 1000 });
     const { call, labels } = recorder(clock);
 
     outbox.enqueue(42, call("send"));
@@ -200,7 +200,7 @@ Deno.test("Outbox.enqueue() with replaceKey sends only the newest queued edit", 
 
   await t.step("keys of different chats do not replace", async () => {
     const clock = new ManualClock();
-    const outbox = new Outbox({ clock });
+    const outbox = new Outbox({ clock, perChatIntervalMs: 1000 });
     const { call, labels } = recorder(clock);
 
     outbox.enqueue(1, call("busy 1"));
@@ -242,7 +242,7 @@ Deno.test("Outbox.enqueue() does not let a failing call block the next", async (
 
 Deno.test("Outbox.pending and idle() track queued and running calls", async () => {
   const clock = new ManualClock();
-  const outbox = new Outbox({ clock });
+  const outbox = new Outbox({ clock, perChatIntervalMs: 1000 });
   const { call } = recorder(clock);
   let isIdle = false;
 

@@ -6,8 +6,8 @@ import {
   type ChatApi,
   DraftsUnsupportedError,
   FormattingRejectedError,
-  TelegramReply,
-} from "../reply.ts";
+} from "../live_view.ts";
+import { TelegramReply } from "../reply.ts";
 import type { OutputMode, TurnOutcome, TurnUpdate } from "../sessions.ts";
 import type { ClaudeEvent } from "../stream_json.ts";
 import { ManualClock } from "./fakes/manual_clock.ts";
@@ -280,6 +280,22 @@ Deno.test("TelegramReply in normal mode keeps earlier text above the status and 
   assert.deepEqual(chat.visible(), ["First I run the tests.\n\nThey pass."]);
 });
 
+Deno.test("TelegramReply stops updating a preview once it is full", async () => {
+  const { chat, clock, feed, deliver } = setup("normal");
+  const paragraph = "word ".repeat(200).trim();
+  for (let n = 1; n <= 30; n++) {
+    await feed(event({ type: "text_delta", text: `${paragraph} ${n}\n\n` }));
+    clock.advance(1000);
+    await settle();
+  }
+  const preview = chat.calls.at(-1)!;
+  assert.ok(preview.text.endsWith("\n…"), "the preview says there is more");
+  assert.ok(chat.calls.length <= 10, chat.transcript().join("\n"));
+  await feed(done());
+  await deliver();
+  assert.equal(chat.calls.at(-1)!.kind, "document");
+});
+
 Deno.test("TelegramReply in verbose mode logs each call with a result excerpt, then the answer and a footer", async () => {
   const { chat, feed, deliver } = setup("verbose");
   await feed(...text("Let me look."), ...tool(1));
@@ -407,29 +423,54 @@ Deno.test("TelegramReply falls back to editing one message when drafts are unsup
   assert.ok(logs.some((line) => line.includes("editing instead")));
 });
 
-Deno.test("TelegramReply sends an answer longer than three messages as its first part plus answer.md", async (t) => {
-  for (
-    const [name, markdown] of [
-      ["prose", "A sentence that goes on. ".repeat(800)],
-      ["one unbreakable line", "x".repeat(20_000)],
-    ]
-  ) {
-    await t.step(name, async () => {
-      const { chat, feed, deliver } = setup("quiet");
-      await feed(...text(markdown), done());
-      await deliver();
-      assert.equal(chat.calls.length, 2);
-      const [first, document] = chat.calls;
-      assert.equal(first.kind, "send");
-      assert.match(
-        first.text,
-        new RegExp(
-          `The full answer \\(${markdown.length} characters\\) is attached as answer\\.md\\.$`,
-        ),
-      );
-      assert.equal(document.text, `answer.md: ${markdown.length} chars`);
-    });
-  }
+Deno.test("TelegramReply sends an answer longer than three messages as its first part plus answer.md", async () => {
+  const markdown = "A sentence that goes on. ".repeat(800);
+  const { chat, feed, deliver } = setup("normal");
+  await feed(...text(markdown), done());
+  await deliver();
+  const [preview, document] = chat.calls.slice(-2);
+  assert.equal(preview.kind, "edit");
+  assert.match(preview.text, /is attached as answer\.md\.$/);
+  assert.equal(document.text, `answer.md: ${markdown.length} chars`);
+  assert.equal(chat.visible().length, 1);
+});
+
+Deno.test("TelegramReply in verbose mode turns a preview without tool calls into the answer", async () => {
+  const { chat, feed, deliver } = setup("verbose");
+  await feed(event({ type: "text_delta", text: "Just an" }));
+  await feed(...text("Just an answer."), done());
+  await deliver();
+  assert.deepEqual(chat.transcript(), [
+    "send #1: Just an",
+    "edit #1: Just an answer.\n\n$0.0123 · 42 s · 4 turns",
+  ]);
+});
+
+Deno.test("TelegramReply reports a stalled turn in every mode", async (t) => {
+  const stalled: TurnUpdate = { type: "stalled", silentMs: 10 * 60_000 };
+  const notice =
+    "⏳ No output from Claude for 10 min; it may still be working. /stop interrupts it.";
+  await t.step("normal: as the status line", async () => {
+    const { chat, clock, feed } = setup("normal");
+    await feed(...tool(1));
+    clock.advance(1000);
+    await feed(stalled);
+    clock.advance(1000);
+    await settle();
+    assert.deepEqual(chat.visible(), [notice]);
+  });
+  await t.step("verbose: in the log", async () => {
+    const { chat, clock, feed } = setup("verbose");
+    await feed(...tool(1, "ok"));
+    clock.advance(1000);
+    await feed(stalled);
+    assert.deepEqual(chat.visible(), [`⚙️ Bash ls src/1\nok\n${notice}`]);
+  });
+  await t.step("quiet: as a message", async () => {
+    const { chat, feed } = setup("quiet");
+    await feed(...tool(1), stalled);
+    assert.deepEqual(chat.transcript(), ["send #1: " + notice]);
+  });
 });
 
 Deno.test("TelegramReply ends an interrupted turn with the text so far and ⏹ Stopped.", async () => {

@@ -1,0 +1,172 @@
+// Benchmark 5: the bot's resident memory with 0, 100 and 1,000 suspended
+// sessions on disk and with 20 live ones, and its start-up time (spawn →
+// first getUpdates) as the number of sessions grows. main.ts runs as its own
+// process; the Claude processes' memory is not counted.
+import { join } from "node:path";
+import { type SessionRecord, SessionStore } from "../store.ts";
+import { createFakeClaudeBin } from "../tests/fakes/claude_bin.ts";
+import { FakeBotApi } from "../tests/fakes/fake_bot_api.ts";
+import { BotProcess } from "./bot_process.ts";
+import { readClaudeLog } from "./claude_log.ts";
+import { epochMs } from "./epoch.ts";
+import { BENCH_TOKEN } from "./in_process_bot.ts";
+import { until } from "./until.ts";
+import { percentile, round } from "./stats.ts";
+
+/** RSS in MB and start-up in ms, medians of the runs. */
+export interface MemoryResult {
+  runs: number;
+  /** Sessions on disk → RSS once polling (MB). */
+  rssMbBySessions: Record<string, number>;
+  /** Sessions on disk → spawn to first getUpdates (ms). */
+  startupMsBySessions: Record<string, number>;
+  /** RSS with 20 live sessions, each after one turn (MB). */
+  rssMbLive20: number;
+}
+
+const OWNER_ID = 1001;
+const SESSIONS_PER_CHAT = 10;
+/** After the first getUpdates, time for start-up garbage to settle. */
+const SETTLE_MS = 500;
+const LIVE_SESSIONS = 20;
+const FIRST_LIVE_USER_ID = 4001;
+
+/** Starts the bot `runs` times for each session count, then once with 20 live sessions. */
+export async function runMemory(
+  options: { sessionCounts: number[]; runs: number },
+): Promise<MemoryResult> {
+  const dir = await Deno.makeTempDir({ prefix: "ct-bench-memory-" });
+  try {
+    const claudeBin = await createFakeClaudeBin(dir);
+    const rssMbBySessions: Record<string, number> = {};
+    const startupMsBySessions: Record<string, number> = {};
+    for (const count of options.sessionCounts) {
+      const dataDir = join(dir, `data-${count}`);
+      await seedSessions(dataDir, count);
+      const rss: number[] = [];
+      const startup: number[] = [];
+      for (let run = 0; run < options.runs; run++) {
+        const sample = await startOnce(dataDir, claudeBin);
+        rss.push(sample.rssMb);
+        startup.push(sample.startupMs);
+      }
+      rssMbBySessions[count] = round(percentile(rss, 50));
+      startupMsBySessions[count] = round(percentile(startup, 50));
+    }
+    return {
+      runs: options.runs,
+      rssMbBySessions,
+      startupMsBySessions,
+      rssMbLive20: round(await liveSessionsRss(dir, claudeBin)),
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Writes `count` suspended sessions (10 per chat) the way the bot saves them. */
+async function seedSessions(dataDir: string, count: number): Promise<void> {
+  const store = new SessionStore({ dataDir });
+  await store.init();
+  const now = Date.now();
+  const writes: Promise<void>[] = [];
+  for (let i = 0; i < count; i++) {
+    const chatKey = String(3001 + Math.floor(i / SESSIONS_PER_CHAT));
+    const name = `s${i % SESSIONS_PER_CHAT}`;
+    const record: SessionRecord = {
+      name,
+      chatKey,
+      workDir: store.workDirFor(chatKey, name),
+      createdAt: now - 86_400_000,
+      lastActiveAt: now - 3_600_000,
+      state: "suspended",
+      idleTimeoutMs: 600_000,
+      outputMode: "normal",
+      claudeSessionId: crypto.randomUUID(),
+      suspendedAt: now - 3_000_000,
+      turns: 12,
+      totalCostUsd: 0.42,
+      lastTurnCostUsd: 0.03,
+      contextUsed: 0.2,
+      alwaysAllowedTools: [],
+      costByDay: { [new Date(now).toISOString().slice(0, 10)]: 0.42 },
+    };
+    writes.push(store.saveSession(record));
+    if (i % SESSIONS_PER_CHAT === 0) {
+      writes.push(store.saveChat({ chatKey, activeSession: name }));
+    }
+  }
+  await Promise.all(writes);
+}
+
+async function startOnce(
+  dataDir: string,
+  claudeBin: string,
+): Promise<{ rssMb: number; startupMs: number }> {
+  await using api = await FakeBotApi.start({
+    token: BENCH_TOKEN,
+    now: epochMs,
+  });
+  await using bot = BotProcess.start({
+    api,
+    dataDir,
+    claudeBin,
+    allowedUserIds: [OWNER_ID],
+    claudeEnv: {},
+  });
+  const poll = await api.waitFor(
+    () => api.calls.find((c) => c.method === "getUpdates"),
+    { timeoutMs: 30_000, description: "the bot's first getUpdates" },
+  ).catch((error) => {
+    throw new Error(`${error.message}\nBot log:\n${bot.stderr}`);
+  });
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  return { rssMb: await bot.rssMb(), startupMs: poll.at - bot.spawnedAt };
+}
+
+/** One message in each of 20 chats, so 20 Claude processes stay live. */
+async function liveSessionsRss(dir: string, claudeBin: string) {
+  const userIds = Array.from(
+    { length: LIVE_SESSIONS },
+    (_, i) => FIRST_LIVE_USER_ID + i,
+  );
+  const logPath = join(dir, "live-claude.log");
+  await using api = await FakeBotApi.start({
+    token: BENCH_TOKEN,
+    now: epochMs,
+  });
+  await using bot = BotProcess.start({
+    api,
+    dataDir: join(dir, "data-live"),
+    claudeBin,
+    allowedUserIds: userIds,
+    claudeEnv: {
+      FAKE_CLAUDE_LOG: logPath,
+      FAKE_CLAUDE_LOG_TIMES: "1",
+      FAKE_CLAUDE_STATE_DIR: join(dir, "live-claude-state"),
+    },
+  });
+  await api.waitFor(() => api.calls.some((c) => c.method === "getUpdates"), {
+    timeoutMs: 30_000,
+    description: "the bot's first getUpdates",
+  });
+  for (const userId of userIds) api.sendText("hello", { userId });
+  const results = await until(
+    async () => {
+      const { results } = await readClaudeLog(logPath);
+      return results.length >= userIds.length && results;
+    },
+    "20 answers",
+    { timeoutMs: 60_000, everyMs: 100 },
+  );
+  const lastResultAt = Math.max(...results.map((r) => r.t));
+  await until(
+    () => {
+      const last = api.calls.findLast((c) => c.method !== "getUpdates");
+      return epochMs() - Math.max(last?.at ?? 0, lastResultAt) > 2 * SETTLE_MS;
+    },
+    "the last reply",
+    { timeoutMs: 30_000, everyMs: 50 },
+  );
+  return await bot.rssMb();
+}
