@@ -322,3 +322,36 @@ Deno.test("a document over MAX_UPLOAD_MB is refused without downloading", async 
   await bot.waitForMessage(/That file is too large: the limit is 1 MB/);
   assert.ok(!bot.api.calls.some((c) => c.method === "getFile"));
 });
+
+Deno.test("inline queries, channel posts and strangers' edits never reach Claude", async () => {
+  await using bot = await BotHarness.start();
+  const stranger = { id: 666, is_bot: false, first_name: "Eve" };
+  bot.api.pushUpdate({
+    inline_query: { id: "q1", from: stranger, query: "!tools 3", offset: "" },
+  });
+  bot.api.pushUpdate({
+    channel_post: {
+      message_id: 1,
+      date: 0,
+      chat: { id: -100500, type: "channel", title: "news" },
+      text: "!crash",
+    },
+  });
+  bot.api.pushUpdate({
+    edited_message: {
+      message_id: 2,
+      date: 0,
+      edit_date: 1,
+      chat: { id: 666, type: "private", first_name: "Eve" },
+      from: stranger,
+      text: "!crash",
+    },
+  });
+  await bot.ask("owner", /echo: owner/);
+  const inputs = await bot.claudeInputs();
+  assert.deepEqual(
+    inputs.map((i) => JSON.stringify(i.stdin)).filter((s) => s.includes("!")),
+    [],
+  );
+  assert.equal(bot.api.messages(-100500).length, 0);
+});

@@ -310,3 +310,28 @@ Deno.test("SessionManager: a crash mid-turn ends the turn; the next message star
   assert.equal(env.claude.live().length, 1);
   assert.equal(env.claude.started.length, 2);
 });
+
+Deno.test("SessionManager tells the sink once when a turn has been silent for stallMs", async () => {
+  await using env = await setUp();
+  await send(env, { text: "warm up" }, new RecordingSink());
+  const [process] = env.claude.started;
+  process.autoReply = false;
+  const sink = new RecordingSink();
+  const turn = send(env, { text: "slow" }, sink);
+  await settle();
+  env.clock.advance(10 * 60_000 - 1);
+  assert.ok(!sink.updates.some((u) => u.type === "stalled"));
+  env.clock.advance(1);
+  assert.deepEqual(sink.updates.filter((u) => u.type === "stalled"), [
+    { type: "stalled", silentMs: 10 * 60_000 },
+  ]);
+  env.clock.advance(60 * 60_000);
+  assert.equal(
+    sink.updates.filter((u) => u.type === "stalled").length,
+    1,
+    "told once per silence",
+  );
+  process.reply("finally");
+  await turn;
+  assert.equal(env.clock.pending, 1, "only the idle timer is left");
+});
