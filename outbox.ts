@@ -23,7 +23,8 @@ interface QueuedCall {
 interface ChatLane {
   queue: QueuedCall[];
   isRunning: boolean;
-  lastStartMs: number;
+  /** When the lane's last call started (or settled, if it outlasted the interval): pacing counts from here. */
+  lastCallMs: number;
 }
 
 // Telegram allows about one message per second per chat; a 10 % margin keeps
@@ -133,7 +134,7 @@ export class Outbox {
   #laneOf(chatKey: string): ChatLane {
     let lane = this.#lanes.get(chatKey);
     if (!lane) {
-      lane = { queue: [], isRunning: false, lastStartMs: -Infinity };
+      lane = { queue: [], isRunning: false, lastCallMs: -Infinity };
       this.#lanes.set(chatKey, lane);
     }
     return lane;
@@ -152,10 +153,10 @@ export class Outbox {
     // newcomer goes before chats already served. One pass is one turn: a lane
     // that starts a call runs until it settles, and settling pumps again.
     const lanes = [...this.#lanes].sort(([, a], [, b]) =>
-      byLeastRecentStart(a, b)
+      byLeastRecentCall(a, b)
     );
     for (const [chatKey, lane] of lanes) {
-      const isPaced = nowMs < lane.lastStartMs + this.#perChatIntervalMs;
+      const isPaced = nowMs < lane.lastCallMs + this.#perChatIntervalMs;
       if (lane.queue.length === 0) {
         if (!lane.isRunning && !isPaced) this.#lanes.delete(chatKey);
         continue;
@@ -170,13 +171,20 @@ export class Outbox {
   #start(lane: ChatLane, nowMs: number): void {
     const queued = lane.queue.shift()!;
     lane.isRunning = true;
-    lane.lastStartMs = nowMs;
+    lane.lastCallMs = nowMs;
     this.#recentStartsMs.push(nowMs);
     // The executor turns a synchronous throw into a rejection.
     new Promise((resolve) => resolve(queued.call()))
       .then(queued.resolve, queued.reject)
       .finally(() => {
         lane.isRunning = false;
+        // A call that outlasted the interval (it waited out a 429 inside the
+        // retry transformer, or the network was slow) paces the next one
+        // from its end: following it at once would earn the next 429.
+        const settledMs = this.#clock.now();
+        if (settledMs - nowMs > this.#perChatIntervalMs) {
+          lane.lastCallMs = settledMs;
+        }
         this.#pending--;
         if (this.#pending === 0) {
           for (const resolveIdle of this.#idleWaiters.splice(0)) resolveIdle();
@@ -192,7 +200,7 @@ export class Outbox {
     let wakeMs = Infinity;
     for (const lane of this.#lanes.values()) {
       if (lane.queue.length > 0 && !lane.isRunning) {
-        wakeMs = Math.min(wakeMs, lane.lastStartMs + this.#perChatIntervalMs);
+        wakeMs = Math.min(wakeMs, lane.lastCallMs + this.#perChatIntervalMs);
       }
     }
     // Nothing waits on time: running lanes pump when they settle.
@@ -207,9 +215,9 @@ export class Outbox {
   }
 }
 
-/** Sort order of lanes: earliest last start first (never started: -Infinity). */
-function byLeastRecentStart(a: ChatLane, b: ChatLane): number {
+/** Sort order of lanes: least recently served first (never served: -Infinity). */
+function byLeastRecentCall(a: ChatLane, b: ChatLane): number {
   // Not a subtraction: -Infinity - -Infinity is NaN.
-  if (a.lastStartMs === b.lastStartMs) return 0;
-  return a.lastStartMs < b.lastStartMs ? -1 : 1;
+  if (a.lastCallMs === b.lastCallMs) return 0;
+  return a.lastCallMs < b.lastCallMs ? -1 : 1;
 }

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { systemClock } from "../idle_timer.ts";
-import type { OutputMode } from "../sessions.ts";
+import type { OutputMode } from "../turn.ts";
 import { BotHarness, OWNER_ID } from "./fakes/bot_harness.ts";
 import type { UserRef } from "./fakes/fake_bot_api.ts";
 import type { ManualClock } from "./fakes/manual_clock.ts";
@@ -76,7 +76,10 @@ async function turn(
   const firstCall = bot.api.calls.length;
   const lastMessageId = bot.api.messages(chatId).at(-1)?.message_id ?? 0;
   const updateId = bot.api.sendText(text, from);
-  await bot.until(() => isTurnDone(bot, updateId), "the reply to hear `done`");
+  await bot.until(
+    () => isTurnDone(bot, updateId, chatId),
+    "Claude to finish the turn",
+  );
   for (
     let i = 0;
     bot.app.activeReplies > 0 || bot.app.outbox.pending > 0;
@@ -116,19 +119,29 @@ async function turn(
 }
 
 /**
- * Whether the turn of an update ended: its journal entry is marked done only
- * after the reply heard `done` (the session counts the turn before that).
+ * Whether Claude has finished the turn of an update: its journal entry was
+ * handed to Claude (running, or already done) and no turn runs or waits in
+ * the chat. Delivery may still be pending: it needs the paced clock to move.
  */
-async function isTurnDone(bot: BotHarness, updateId: number): Promise<boolean> {
+async function isTurnDone(
+  bot: BotHarness,
+  updateId: number,
+  chatId: number,
+): Promise<boolean> {
   const path = join(bot.dataDir, "journal", `${updateId}.json`);
+  let state: string;
   try {
-    return JSON.parse(await Deno.readTextFile(path)).state === "done";
+    state = JSON.parse(await Deno.readTextFile(path)).state;
   } catch (error) {
     // Not written yet, or caught halfway through its atomic replacement.
     if (error instanceof Deno.errors.NotFound) return false;
     if (error instanceof SyntaxError) return false;
     throw error;
   }
+  return (state === "running" || state === "done") &&
+    bot.app.sessions.list(String(chatId)).every((view) =>
+      view.state !== "busy" && view.queued === 0
+    );
 }
 
 /** The footer's duration depends on the machine. */
