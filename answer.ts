@@ -2,8 +2,8 @@
 // (or its first part plus the whole text as answer.md), and the footer.
 import { humanDuration, usd } from "./format.ts";
 import { escapeHtml, renderMarkdown } from "./render.ts";
-import type { OutputMode, TurnOutcome } from "./sessions.ts";
 import { splitHtml, TELEGRAM_MESSAGE_LIMIT } from "./split.ts";
+import type { OutputMode, TurnOutcome } from "./turn.ts";
 
 /** Answers that need more messages than this go out as a first part plus a `.md` file. */
 export const MAX_ANSWER_MESSAGES = 3;

@@ -1,8 +1,9 @@
 // Assembles the running bot from a Config: store, sessions, outbox, grammY.
 import { Bot } from "grammy";
 import { retryTransformer } from "./api_retry.ts";
-import { COMMANDS, describe, registerCommands } from "./commands.ts";
+import { COMMANDS, registerCommands } from "./commands.ts";
 import type { Config } from "./config.ts";
+import { describeError } from "./error_text.ts";
 import { type Clock, systemClock } from "./idle_timer.ts";
 import { InboundJournal } from "./journal.ts";
 import { Outbox } from "./outbox.ts";
@@ -109,7 +110,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     async start() {
       await bot.init();
       bot.api.setMyCommands(COMMANDS).catch((error) =>
-        log(`setMyCommands failed: ${describe(error)}`)
+        log(`setMyCommands failed: ${describeError(error)}`)
       );
       // Before polling: replayed messages keep their place before new ones.
       await commands.recover();
@@ -120,7 +121,9 @@ export async function createApp(options: AppOptions): Promise<App> {
     },
     async stop() {
       if (bot.isRunning()) await bot.stop();
-      await polling?.catch((error) => log(`Polling ended: ${describe(error)}`));
+      await polling?.catch((error) =>
+        log(`Polling ended: ${describeError(error)}`)
+      );
       await sessions.shutdown();
     },
   };

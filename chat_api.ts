@@ -46,13 +46,13 @@ function asFormattingError(error: unknown): unknown {
  * A ChatApi for one chat; `threadId` keeps replies in a forum topic. Drafts
  * are offered in private chats only (Telegram allows them nowhere else);
  * their ids are positive, those of groups and channels negative.
+ * @param chat.drafts whether the server has drafts, shared by every chat
  */
 export function chatApi(
   api: Api,
-  drafts: DraftSupport,
-  chat: { chatId: number; threadId?: number },
+  chat: { chatId: number; threadId?: number; drafts: DraftSupport },
 ): ChatApi {
-  const { chatId, threadId } = chat;
+  const { chatId, threadId, drafts } = chat;
   const thread = threadId === undefined ? {} : { message_thread_id: threadId };
   const parseMode = (html: boolean) =>
     html ? { parse_mode: "HTML" } as const : {};

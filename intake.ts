@@ -10,13 +10,11 @@ import type { InboundJournal, JournalEntry } from "./journal.ts";
 import { KeyedLock } from "./lock.ts";
 import type { Outbox } from "./outbox.ts";
 import { escapeHtml } from "./render.ts";
-import { type ChatApi, TelegramReply } from "./reply.ts";
-import {
-  type SessionManager,
-  sessionNameFrom,
-  type TurnInput,
-  type TurnSink,
-} from "./sessions.ts";
+import type { ChatApi } from "./live_view.ts";
+import { TelegramReply } from "./reply.ts";
+import { sessionNameFrom } from "./session_settings.ts";
+import type { SessionManager } from "./sessions.ts";
+import type { TurnInput, TurnSink } from "./turn.ts";
 
 /** A file over MAX_UPLOAD_MB. */
 export class FileTooLargeError extends Error {
@@ -40,7 +38,7 @@ export interface IntakeOptions {
   apiRoot: string;
   botToken: string;
   maxUploadBytes: number;
-  /** The one error → chat text mapping (commands.ts). */
+  /** The one error → chat text mapping (error_text.ts). */
   errorText: (error: unknown) => string;
   log: (message: string) => void;
 }
@@ -91,7 +89,8 @@ export class TurnIntake {
   async recover(): Promise<void> {
     const { journal } = this.#options;
     for (const entry of journal.list("running")) {
-      await journal.mark(entry.id, "interrupted");
+      // Marked only once the notice is out: a crash before that sends it
+      // again at the next start, where marking first would lose it for good.
       await this.#options.outbox.enqueue(
         entry.chatKey,
         () =>
@@ -111,7 +110,14 @@ export class TurnIntake {
               },
             },
           ),
+      ).catch((error) =>
+        // /retry still works; a chat that refuses the notice must not keep
+        // the bot from starting.
+        this.#options.log(
+          `Cannot send the notice about interrupted message ${entry.id} to chat ${entry.chatKey}: ${error}`,
+        )
       );
+      await journal.mark(entry.id, "interrupted");
     }
     for (const entry of journal.list("queued")) this.accept(entry);
   }
@@ -152,8 +158,11 @@ export class TurnIntake {
       });
       input = await this.#prepare(entry, view.workDir);
     } catch (error) {
-      await journal.mark(entry.id, "done");
-      await fail(error);
+      try {
+        await fail(error);
+      } finally {
+        await journal.mark(entry.id, "done");
+      }
       return;
     }
     const reply = new TelegramReply({
@@ -178,10 +187,14 @@ export class TurnIntake {
         if (
           update.type === "event" && update.event.type === "permission_request"
         ) {
-          approvals.request(target, update.event).catch(log);
+          approvals.request(target, update.event).catch((error) =>
+            log(`Cannot ask chat ${target.chatKey} for approval: ${error}`)
+          );
         }
         if (update.type === "done") {
-          approvals.endTurn(target.chatKey, target.session).catch(log);
+          approvals.endTurn(target.chatKey, target.session).catch((error) =>
+            log(`Cannot close approvals in chat ${target.chatKey}: ${error}`)
+          );
         }
         reply.update(update);
       },
@@ -192,11 +205,19 @@ export class TurnIntake {
       sink,
       beforeStart: () => journal.mark(entry.id, "running"),
     }).then(
-      () => journal.mark(entry.id, "done"),
+      async () => {
+        // Done only once the answer is out: a crash before that leaves the
+        // entry running, so the next start offers Retry instead of silence.
+        await reply.delivered;
+        await journal.mark(entry.id, "done");
+      },
       async (error) => {
         reply.update({ type: "done", outcome: { kind: "cancelled" } });
-        await journal.mark(entry.id, "done");
-        await fail(error);
+        try {
+          await fail(error);
+        } finally {
+          await journal.mark(entry.id, "done");
+        }
       },
     ).catch((error) => log(`Turn in chat ${entry.chatKey} failed: ${error}`));
   }
@@ -239,12 +260,14 @@ export class TurnIntake {
     const limit = this.#options.maxUploadBytes;
     if (size !== undefined && size > limit) {
       throw new FileTooLargeError(
-        `File of ${size} bytes is over the ${limit} byte limit`,
+        `Cannot accept a file of ${size} bytes: the limit is ${limit}`,
       );
     }
     const file = await this.#options.api.getFile(fileId);
     if (!file.file_path) {
-      throw new FileDownloadError("Telegram gave no file path");
+      throw new FileDownloadError(
+        `Cannot download file "${fileId}": Telegram gave no file path`,
+      );
     }
     const { apiRoot, botToken } = this.#options;
     const response = await fetch(
@@ -254,20 +277,24 @@ export class TurnIntake {
     if (!response.ok) {
       await response.body?.cancel();
       throw new FileDownloadError(
-        `Download failed with status ${response.status}`,
+        `Cannot download file "${fileId}": status ${response.status}`,
       );
     }
     const bytes = new Uint8Array(await response.arrayBuffer());
     if (bytes.length > limit) {
       throw new FileTooLargeError(
-        `File of ${bytes.length} bytes is over the ${limit} byte limit`,
+        `Cannot accept a file of ${bytes.length} bytes: the limit is ${limit}`,
       );
     }
     return bytes;
   }
 
   #chat(entry: JournalEntry): ChatApi {
-    return chatApi(this.#options.api, this.#drafts, entry);
+    return chatApi(this.#options.api, {
+      chatId: entry.chatId,
+      threadId: entry.threadId,
+      drafts: this.#drafts,
+    });
   }
 }
 

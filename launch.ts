@@ -15,7 +15,7 @@ import {
 export const CLAUDE_ENV_OPTION = "--claude-env=";
 
 /** Binaries the bot runs besides Claude: procps `ps` and `kill` (see README, Permissions). */
-export const HELPER_BINARIES = ["ps", "kill"] as const;
+const HELPER_BINARIES = ["ps", "kill"] as const;
 
 /**
  * The `deno run` arguments (flags, script and script options) for main.ts.

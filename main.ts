@@ -2,13 +2,13 @@
 // signal handlers. Started by launch.ts with scoped permissions.
 import { GrammyError } from "grammy";
 import { createApp } from "./app.ts";
-import { describe } from "./commands.ts";
 import {
   BOT_ENV_VARS,
   claudeBaseEnvironment,
   ConfigError,
   parseConfig,
 } from "./config.ts";
+import { describeError } from "./error_text.ts";
 import { CLAUDE_ENV_OPTION } from "./launch.ts";
 import { reapOrphans } from "./reaper.ts";
 
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
         Deno.exit(0);
       },
       (error) => {
-        log(`Shutdown failed: ${describe(error)}`);
+        log(`Shutdown failed: ${describeError(error)}`);
         Deno.exit(1);
       },
     );
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
       }
       if (stoppingSinceMs !== undefined) return;
       log(
-        `Cannot reach Telegram (${describe(error)}); retrying in ${
+        `Cannot reach Telegram (${describeError(error)}); retrying in ${
           delayMs / 1000
         } s`,
       );

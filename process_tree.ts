@@ -38,6 +38,7 @@ const ARGS_LINE = /^\s*(\d+) ?(.*)$/;
 
 /** Thrown when processes are still alive after SIGKILL and a bounded wait. */
 export class UnkillableProcessesError extends Error {
+  override name = "UnkillableProcessesError";
   /** The pids that outlived SIGKILL. */
   readonly pids: readonly number[];
 
@@ -47,7 +48,6 @@ export class UnkillableProcessesError extends Error {
       `Cannot terminate processes ${pids.join(", ")}: still alive ` +
         `${KILL_WAIT_MS} ms after SIGKILL`,
     );
-    this.name = "UnkillableProcessesError";
     this.pids = pids;
   }
 }
@@ -200,27 +200,25 @@ async function readStatuses(pids: number[]): Promise<ProcessStatus[]> {
     pids.join(","),
   ]);
   return lines.map((line) => {
-    const match = STATUS_LINE.exec(line);
-    if (match === null) {
-      throw new SyntaxError(
-        `Cannot parse ps output: unexpected line "${line}"`,
-      );
-    }
-    const [, pid, stat, startTime, args] = match;
+    const [, pid, stat, startTime, args] = matchPsLine(STATUS_LINE, line);
     return { pid: Number(pid), stat, startTime, args };
   });
 }
 
 function parseArgsLines(lines: string[]): Map<number, string> {
   return new Map(lines.map((line) => {
-    const match = ARGS_LINE.exec(line);
-    if (match === null) {
-      throw new SyntaxError(
-        `Cannot parse ps output: unexpected line "${line}"`,
-      );
-    }
-    return [Number(match[1]), match[2]];
+    const [, pid, args] = matchPsLine(ARGS_LINE, line);
+    return [Number(pid), args];
   }));
+}
+
+/** @throws {SyntaxError} when ps printed a line of another shape */
+function matchPsLine(pattern: RegExp, line: string): RegExpExecArray {
+  const match = pattern.exec(line);
+  if (match === null) {
+    throw new SyntaxError(`Cannot parse ps output: unexpected line "${line}"`);
+  }
+  return match;
 }
 
 /** Output lines of ps, untrimmed: trailing spaces can belong to argv. */

@@ -7,18 +7,10 @@ import type { Clock } from "./idle_timer.ts";
 import { type ChatApi, LiveView } from "./live_view.ts";
 import type { Outbox } from "./outbox.ts";
 import { escapeHtml, renderMarkdown } from "./render.ts";
-import type {
-  OutputMode,
-  TurnOutcome,
-  TurnSink,
-  TurnUpdate,
-} from "./sessions.ts";
 import { splitHtml } from "./split.ts";
 import type { ClaudeEvent } from "./stream_json.ts";
 import { toolLineHtml, toolResultHtml, toolStatus } from "./tool_lines.ts";
-
-// Whoever builds a reply also needs the type of the chat it talks to.
-export type { ChatApi } from "./live_view.ts";
+import type { OutputMode, TurnOutcome, TurnSink, TurnUpdate } from "./turn.ts";
 
 /** Telegram's typing indicator lapses after ~5 s. */
 const TYPING_REFRESH_MS = 4_000;

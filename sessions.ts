@@ -3,53 +3,45 @@
 import { join } from "node:path";
 import { type Clock, IdleTimer } from "./idle_timer.ts";
 import { KeyedLock } from "./lock.ts";
-import { addDailyCost, costSince, nextDayStart } from "./usage.ts";
-import type { ClaudeEvent, ContentBlock } from "./stream_json.ts";
+import {
+  BudgetExceededError,
+  SessionExistsError,
+  SessionNameError,
+  ShuttingDownError,
+  UnknownSessionError,
+} from "./session_errors.ts";
+import {
+  claudeSettings,
+  isIdleTimeoutMinutes,
+  isSessionName,
+  TIMEOUT_MINUTES,
+} from "./session_settings.ts";
 import {
   type SessionRecord,
   type SessionStore,
   StoreWriteError,
 } from "./store.ts";
+import type { ClaudeEvent } from "./stream_json.ts";
 import {
   type ClaudeExit,
   ClaudeExitedError,
   type ClaudeProcess,
   type ClaudeProcessOptions,
-  type ClaudeSettings,
   ClaudeStartError,
   type PermissionDecision,
 } from "./subprocess.ts";
-
-/** How much of a turn the chat shows. */
-export type OutputMode = "verbose" | "normal" | "quiet";
+import {
+  ActiveTurn,
+  type AttemptOutcome,
+  type OutputMode,
+  turnContent,
+  type TurnOutcome,
+  type TurnRequest,
+} from "./turn.ts";
+import { addDailyCost, costSince, nextDayStart } from "./usage.ts";
 
 /** True process state of a session, as the user sees it. */
 export type SessionState = "running" | "busy" | "suspended";
-
-/** Session names: 1–32 of `[A-Za-z0-9_-]`, so they are safe as directory names. */
-export const SESSION_NAME_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
-
-/**
- * A valid session name made from free text (a forum topic's title):
- * other characters become "-", at most 32; undefined when nothing is left.
- */
-export function sessionNameFrom(text: string): string | undefined {
-  const name = text.normalize("NFKD").replaceAll(/[^A-Za-z0-9_-]+/g, "-")
-    .replaceAll(/^-+|-+$/g, "").slice(0, 32).replace(/-+$/, "");
-  return name || undefined;
-}
-
-/** The permission mode in which tool use is approved from the chat. */
-export const ASK_MODE = "ask";
-
-/** Range of `/timeout`, in minutes. */
-export const TIMEOUT_MINUTES = { min: 1, max: 120 } as const;
-
-/** What the user sent for one turn. */
-export interface TurnInput {
-  text: string;
-  images?: { mediaType: string; base64: string }[];
-}
 
 /** Read-only snapshot of a session for commands. */
 export interface SessionView {
@@ -76,86 +68,6 @@ export interface SessionView {
   workDir: string;
   /** Messages waiting behind the running turn. */
   queued: number;
-}
-
-/** The end of a turn. */
-export type TurnOutcome =
-  | {
-    kind: "completed";
-    event: Extract<ClaudeEvent, { type: "result" }>;
-    costUsd: number;
-  }
-  | { kind: "interrupted" }
-  | { kind: "crashed"; exit: ClaudeExit }
-  | { kind: "start_failed"; error: ClaudeStartError }
-  | { kind: "cancelled" };
-
-/** Everything the chat side learns about a turn, in order. */
-export type TurnUpdate =
-  | { type: "resuming"; idleMs: number }
-  | { type: "history_lost" }
-  | { type: "event"; event: ClaudeEvent }
-  /** Claude has been silent this long in a running turn. */
-  | { type: "stalled"; silentMs: number }
-  | { type: "done"; outcome: TurnOutcome };
-
-/** Receives a turn's updates; implemented by the Telegram side. */
-export interface TurnSink {
-  update(update: TurnUpdate): void;
-}
-
-/** A session name breaks the naming rule. */
-export class SessionNameError extends Error {
-  override name = "SessionNameError";
-  readonly sessionName: string;
-  constructor(sessionName: string) {
-    super(`Invalid session name "${sessionName}"`);
-    this.sessionName = sessionName;
-  }
-}
-
-/** No such session in this chat. */
-export class UnknownSessionError extends Error {
-  override name = "UnknownSessionError";
-  readonly sessionName: string;
-  constructor(sessionName: string) {
-    super(`Unknown session "${sessionName}"`);
-    this.sessionName = sessionName;
-  }
-}
-
-/** A session of that name already exists in this chat. */
-export class SessionExistsError extends Error {
-  override name = "SessionExistsError";
-  readonly sessionName: string;
-  constructor(sessionName: string) {
-    super(`Session "${sessionName}" already exists`);
-    this.sessionName = sessionName;
-  }
-}
-
-/** Today's spending reached DAILY_BUDGET_USD; turns resume at `resetsAt`. */
-export class BudgetExceededError extends Error {
-  override name = "BudgetExceededError";
-  readonly spentUsd: number;
-  readonly budgetUsd: number;
-  readonly resetsAt: number;
-  constructor(spentUsd: number, budgetUsd: number, resetsAt: number) {
-    super(
-      `Cannot start a turn: spent ${spentUsd} of the daily budget ${budgetUsd}`,
-    );
-    this.spentUsd = spentUsd;
-    this.budgetUsd = budgetUsd;
-    this.resetsAt = resetsAt;
-  }
-}
-
-/** The bot is shutting down and starts nothing new. */
-export class ShuttingDownError extends Error {
-  override name = "ShuttingDownError";
-  constructor() {
-    super("Cannot start a turn: the bot is shutting down");
-  }
 }
 
 /** The part of a ClaudeProcess sessions use; tests pass an in-memory one. */
@@ -199,26 +111,6 @@ export interface SessionManagerOptions {
   log?: (message: string) => void;
 }
 
-/** One message for a session, as commands.ts hands it over. */
-export interface TurnRequest {
-  /** The session that was active when the message arrived. */
-  session: string;
-  input: TurnInput;
-  sink: TurnSink;
-  /** Awaited just before the message reaches Claude (the journal marks it running). */
-  beforeStart?: () => Promise<void>;
-}
-
-interface ActiveTurn {
-  sink: TurnSink;
-  /** Cancels the stall watch. */
-  cancelStallWatch?: () => void;
-  sawInit: boolean;
-  isInterrupted: boolean;
-  finish(outcome: TurnOutcome | { kind: "stale_resume" }): void;
-  done: Promise<TurnOutcome | { kind: "stale_resume" }>;
-}
-
 interface QueuedTurn {
   isCancelled: boolean;
   /** It reached Claude: it is the running turn, not a waiting one. */
@@ -234,7 +126,7 @@ interface Session {
   isResumeUnconfirmed: boolean;
   /** total_cost_usd is cumulative per process: the base of the next difference. */
   processCostUsd: number;
-  /** Model or persona changed: restart the process at the next turn. */
+  /** A setting that is a CLI flag changed: restart the process at the next turn. */
   needsRestart: boolean;
   turn?: ActiveTurn;
   queue: QueuedTurn[];
@@ -301,6 +193,11 @@ export class SessionManager {
       .map((s) => this.#view(s));
   }
 
+  /** Every session of every chat (for usage totals). */
+  all(): SessionView[] {
+    return [...this.#sessions.values()].map((s) => this.#view(s));
+  }
+
   /** The active session of a chat, if any. */
   active(chatKey: string): SessionView | undefined {
     const session = this.#activeSession(chatKey);
@@ -314,7 +211,7 @@ export class SessionManager {
 
   /**
    * Creates a session and makes it active.
-   * @throws {SessionNameError} for a name outside SESSION_NAME_PATTERN
+   * @throws {SessionNameError} for a name isSessionName refuses
    * @throws {SessionExistsError} when the chat already has one of that name
    */
   create(
@@ -322,7 +219,7 @@ export class SessionManager {
     name: string,
     persona?: { name?: string; prompt: string },
   ): Promise<SessionView> {
-    if (!SESSION_NAME_PATTERN.test(name)) throw new SessionNameError(name);
+    if (!isSessionName(name)) throw new SessionNameError(name);
     return this.#lock.run(`chat:${chatKey}`, async () => {
       if (this.#sessions.has(sessionId(chatKey, name))) {
         throw new SessionExistsError(name);
@@ -346,6 +243,26 @@ export class SessionManager {
   }
 
   /**
+   * The active session, created as `default` when the chat has none: where
+   * a plain message or a file goes.
+   */
+  ensureActive(
+    chatKey: string,
+    options: { newName?: string } = {},
+  ): Promise<SessionView> {
+    const name = options.newName && isSessionName(options.newName)
+      ? options.newName
+      : DEFAULT_SESSION;
+    return this.#lock.run(`chat:${chatKey}`, async () => {
+      const session = this.#activeSession(chatKey) ??
+        this.#sessions.get(sessionId(chatKey, name)) ??
+        await this.#createSession(chatKey, name);
+      await this.#setActive(chatKey, session.record.name);
+      return this.#view(session);
+    });
+  }
+
+  /**
    * Archives a session (the active one by default): stops its process at
    * once, drops its queued messages, frees its name.
    * @throws {UnknownSessionError}
@@ -359,9 +276,7 @@ export class SessionManager {
       const view = this.#view(session);
       await this.#lock.run(session.id, async () => {
         session.isArchived = true;
-        session.timer.stop();
-        for (const queued of session.queue) queued.isCancelled = true;
-        await this.#stopProcess(session, { interruptFirst: true });
+        await this.#halt(session);
         session.record.archivedAt = this.#options.clock.now();
         await this.#options.store.archiveSession(session.record);
         this.#sessions.delete(session.id);
@@ -379,12 +294,9 @@ export class SessionManager {
    * @throws {RangeError} outside TIMEOUT_MINUTES or not a whole number
    */
   setIdleTimeout(chatKey: string, minutes: number): Promise<SessionView> {
-    if (
-      !Number.isInteger(minutes) || minutes < TIMEOUT_MINUTES.min ||
-      minutes > TIMEOUT_MINUTES.max
-    ) {
+    if (!isIdleTimeoutMinutes(minutes)) {
       throw new RangeError(
-        `Idle timeout must be ${TIMEOUT_MINUTES.min}–${TIMEOUT_MINUTES.max} minutes, got ${minutes}`,
+        `Cannot set idle timeout to "${minutes}" minutes: must be a whole number from ${TIMEOUT_MINUTES.min} to ${TIMEOUT_MINUTES.max}`,
       );
     }
     return this.#changeActive(chatKey, (session) => {
@@ -393,11 +305,17 @@ export class SessionManager {
     });
   }
 
+  /** Sets the active session's output mode. */
+  setOutputMode(chatKey: string, mode: OutputMode): Promise<SessionView> {
+    return this.#changeActive(chatKey, (session) => {
+      session.record.outputMode = mode;
+    });
+  }
+
   /** Sets the active session's model (undefined: the CLI default); applies at the next turn. */
   setModel(chatKey: string, model: string | undefined): Promise<SessionView> {
-    return this.#changeActive(chatKey, (session) => {
-      session.record.model = model;
-      session.needsRestart = session.process !== undefined;
+    return this.#changeActiveFlags(chatKey, (record) => {
+      record.model = model;
     });
   }
 
@@ -406,18 +324,16 @@ export class SessionManager {
     chatKey: string,
     persona: { name?: string; prompt: string } | undefined,
   ): Promise<SessionView> {
-    return this.#changeActive(chatKey, (session) => {
-      session.record.personaName = persona?.name;
-      session.record.systemPrompt = persona?.prompt;
-      session.needsRestart = session.process !== undefined;
+    return this.#changeActiveFlags(chatKey, (record) => {
+      record.personaName = persona?.name;
+      record.systemPrompt = persona?.prompt;
     });
   }
 
   /** Sets the active session's permission mode; applies at the next turn. */
   setPermissionMode(chatKey: string, mode: string): Promise<SessionView> {
-    return this.#changeActive(chatKey, (session) => {
-      session.record.permissionMode = mode;
-      session.needsRestart = session.process !== undefined;
+    return this.#changeActiveFlags(chatKey, (record) => {
+      record.permissionMode = mode;
     });
   }
 
@@ -426,9 +342,8 @@ export class SessionManager {
     chatKey: string,
     usd: number | undefined,
   ): Promise<SessionView> {
-    return this.#changeActive(chatKey, (session) => {
-      session.record.maxBudgetUsd = usd;
-      session.needsRestart = session.process !== undefined;
+    return this.#changeActiveFlags(chatKey, (record) => {
+      record.maxBudgetUsd = usd;
     });
   }
 
@@ -449,72 +364,30 @@ export class SessionManager {
     return true;
   }
 
-  /** Every session of every chat (for usage totals). */
-  all(): SessionView[] {
-    return [...this.#sessions.values()].map((s) => this.#view(s));
-  }
-
-  /** What all sessions (archived ones excepted) spent today (UTC). */
-  spentToday(): number {
-    const now = this.#options.clock.now();
-    return [...this.#sessions.values()].reduce(
-      (sum, s) => sum + costSince(s.record.costByDay, now, 1),
-      0,
-    );
-  }
-
-  /** Sets the active session's output mode. */
-  setOutputMode(chatKey: string, mode: OutputMode): Promise<SessionView> {
-    return this.#changeActive(chatKey, (session) => {
-      session.record.outputMode = mode;
-    });
-  }
-
-  /**
-   * The active session, created as `default` when the chat has none: where
-   * a plain message or a file goes.
-   */
-  ensureActive(
-    chatKey: string,
-    options: { newName?: string } = {},
-  ): Promise<SessionView> {
-    const name = options.newName && SESSION_NAME_PATTERN.test(options.newName)
-      ? options.newName
-      : DEFAULT_SESSION;
-    return this.#lock.run(`chat:${chatKey}`, async () => {
-      const session = this.#activeSession(chatKey) ??
-        this.#sessions.get(sessionId(chatKey, name)) ??
-        await this.#createSession(chatKey, name);
-      await this.#setActive(chatKey, session.record.name);
-      return this.#view(session);
-    });
-  }
-
   /**
    * Queues one turn on a session (the one that was active when the message
    * arrived: see ensureActive). Turns of a session run one after another in
    * call order; the promise settles when this turn is done, after `sink`
    * got "done".
    * @throws {ShuttingDownError}
+   * @throws {BudgetExceededError} when DAILY_BUDGET_USD is spent for today
    * @throws {UnknownSessionError} when the session was archived meanwhile
    */
   send(chatKey: string, request: TurnRequest): Promise<TurnOutcome> {
     if (this.#isShuttingDown) return Promise.reject(new ShuttingDownError());
-    const budget = this.#options.dailyBudgetUsd;
-    if (budget !== undefined) {
-      const now = this.#options.clock.now();
-      const spent = this.spentToday();
-      if (spent >= budget) {
+    const budgetUsd = this.#options.dailyBudgetUsd;
+    if (budgetUsd !== undefined) {
+      const spentUsd = this.#spentToday();
+      if (spentUsd >= budgetUsd) {
+        const resetsAtMs = nextDayStart(this.#options.clock.now());
         return Promise.reject(
-          new BudgetExceededError(spent, budget, nextDayStart(now)),
+          new BudgetExceededError({ spentUsd, budgetUsd, resetsAtMs }),
         );
       }
     }
-    let session: Session;
-    try {
-      session = this.#require(chatKey, request.session);
-    } catch (error) {
-      return Promise.reject(error);
+    const session = this.#sessions.get(sessionId(chatKey, request.session));
+    if (!session) {
+      return Promise.reject(new UnknownSessionError(request.session));
     }
     // Queued synchronously, so call order is turn order.
     const queued: QueuedTurn = { isCancelled: false, isStarted: false };
@@ -547,6 +420,7 @@ export class SessionManager {
     try {
       await process.interrupt();
     } catch (error) {
+      // Already exited: its exit ends the turn as interrupted.
       if (!(error instanceof ClaudeExitedError)) throw error;
     }
     const cancelWatchdog = this.#options.clock.after(
@@ -584,19 +458,18 @@ export class SessionManager {
   async shutdown(): Promise<void> {
     this.#isShuttingDown = true;
     await Promise.all(
-      [...this.#sessions.values()].map(async (session) => {
-        session.timer.stop();
-        for (const queued of session.queue) queued.isCancelled = true;
-        await this.#stopProcess(session, { interruptFirst: true });
-      }),
+      [...this.#sessions.values()].map((session) => this.#halt(session)),
     );
     await this.#options.store.flush();
   }
 
-  /** Number of sessions with a live process (for logs and benchmarks). */
-  get liveCount(): number {
-    return [...this.#sessions.values()].filter((s) => s.process?.isAlive)
-      .length;
+  /** What all sessions (archived ones excepted) spent today (UTC). */
+  #spentToday(): number {
+    const nowMs = this.#options.clock.now();
+    return [...this.#sessions.values()].reduce(
+      (sum, s) => sum + costSince(s.record.costByDay, { nowMs, days: 1 }),
+      0,
+    );
   }
 
   async #runTurn(
@@ -605,7 +478,7 @@ export class SessionManager {
     request: TurnRequest,
   ): Promise<TurnOutcome> {
     const { sink } = request;
-    let outcome: TurnOutcome | { kind: "stale_resume" } = { kind: "cancelled" };
+    let outcome: AttemptOutcome = { kind: "cancelled" };
     try {
       for (let attempt = 0; attempt < 2; attempt++) {
         const started = await this.#lock.run(
@@ -675,8 +548,12 @@ export class SessionManager {
     queued.isStarted = true;
     // The process may already have died (it is then no longer
     // session.process): writing to it fails and the turn ends as a crash.
-    const turn = newTurn(sink);
-    this.#watchStall(turn);
+    const turn = new ActiveTurn({
+      sink,
+      clock: this.#options.clock,
+      stallMs: this.#options.stallMs ?? DEFAULT_STALL_MS,
+    });
+    turn.restartStallWatch();
     session.turn = turn;
     session.record.state = "live";
     session.record.lastActiveAt = this.#options.clock.now();
@@ -691,7 +568,7 @@ export class SessionManager {
   }
 
   async #finishTurn(session: Session, outcome: TurnOutcome): Promise<void> {
-    session.turn?.cancelStallWatch?.();
+    session.turn?.stopStallWatch();
     session.turn = undefined;
     if (session.isArchived) return;
     const { record } = session;
@@ -700,11 +577,10 @@ export class SessionManager {
       record.turns++;
       record.lastTurnCostUsd = outcome.costUsd;
       record.totalCostUsd += outcome.costUsd;
-      record.costByDay = addDailyCost(
-        record.costByDay,
-        this.#options.clock.now(),
-        outcome.costUsd,
-      );
+      record.costByDay = addDailyCost(record.costByDay, {
+        nowMs: this.#options.clock.now(),
+        usd: outcome.costUsd,
+      });
       const { usage, contextWindow } = outcome.event;
       if (usage && contextWindow) {
         const used = usage.inputTokens + usage.cacheReadInputTokens +
@@ -720,19 +596,14 @@ export class SessionManager {
     const { record } = session;
     const options = this.#options;
     await Deno.mkdir(record.workDir, { recursive: true, mode: 0o700 });
-    const settings: ClaudeSettings = {
-      resumeSessionId: record.claudeSessionId,
-      model: record.model,
-      appendSystemPrompt: record.systemPrompt,
-      ...permissionFlags(record.permissionMode ?? options.permissionMode),
-      allowedTools: options.allowedTools,
-      maxBudgetUsd: record.maxBudgetUsd,
-    };
     const process = options.startProcess({
       bin: options.claudeBin,
       cwd: record.workDir,
       env: options.claudeEnv,
-      settings,
+      settings: claudeSettings(record, {
+        permissionMode: options.permissionMode,
+        allowedTools: options.allowedTools,
+      }),
       marker: `${options.instanceId}:${session.id}`,
       onEvent: (event) => this.#onEvent(session, process, event),
       log: options.log,
@@ -756,14 +627,14 @@ export class SessionManager {
       );
       return;
     }
-    this.#watchStall(turn);
+    turn.restartStallWatch();
     if (event.type === "init") {
       turn.sawInit = true;
       session.isResumeUnconfirmed = false;
       if (session.record.claudeSessionId !== event.sessionId) {
         session.record.claudeSessionId = event.sessionId;
         // Persist at once: after a kill -9 the next run must resume this id.
-        this.#persistQuietly(session);
+        this.#persistInBackground(session);
       }
       return;
     }
@@ -802,17 +673,7 @@ export class SessionManager {
     session.record.suspendedAt = this.#options.clock.now();
     session.record.pid = undefined;
     session.record.pidStartTime = undefined;
-    this.#persistQuietly(session);
-  }
-
-  /** (Re)starts the countdown after which a silent turn is reported stalled. */
-  #watchStall(turn: ActiveTurn): void {
-    turn.cancelStallWatch?.();
-    const silentMs = this.#options.stallMs ?? DEFAULT_STALL_MS;
-    turn.cancelStallWatch = this.#options.clock.after(silentMs, () => {
-      turn.cancelStallWatch = undefined;
-      turn.sink.update({ type: "stalled", silentMs });
-    });
+    this.#persistInBackground(session);
   }
 
   /** Under the session lock: the idle timer fired. */
@@ -825,6 +686,13 @@ export class SessionManager {
     }
     this.#options.log?.(`Suspending idle session ${session.id}`);
     await this.#stopProcess(session);
+  }
+
+  /** Stops the idle timer, drops the queue and stops the process, interrupting a running turn first. */
+  async #halt(session: Session): Promise<void> {
+    session.timer.stop();
+    for (const queued of session.queue) queued.isCancelled = true;
+    await this.#stopProcess(session, { interruptFirst: true });
   }
 
   async #stopProcess(
@@ -914,6 +782,20 @@ export class SessionManager {
     });
   }
 
+  /**
+   * Changes a setting that becomes a CLI flag: a running process cannot take
+   * it, so it is restarted (resuming the conversation) at the next turn.
+   */
+  #changeActiveFlags(
+    chatKey: string,
+    change: (record: SessionRecord) => void,
+  ): Promise<SessionView> {
+    return this.#changeActive(chatKey, (session) => {
+      change(session.record);
+      session.needsRestart = session.process !== undefined;
+    });
+  }
+
   async #setActive(chatKey: string, name: string): Promise<void> {
     if (this.#active.get(chatKey) === name) return;
     await this.#options.store.saveChat({ chatKey, activeSession: name });
@@ -945,6 +827,13 @@ export class SessionManager {
       if (!(error instanceof StoreWriteError)) throw error;
       this.#options.log?.(error.message);
     }
+  }
+
+  /** Persists from an event handler, which cannot wait; nothing is thrown. */
+  #persistInBackground(session: Session): void {
+    this.#persistQuietly(session).catch((error) =>
+      this.#options.log?.(`Cannot save session ${session.id}: ${error}`)
+    );
   }
 
   #view(session: Session): SessionView {
@@ -979,53 +868,6 @@ export class SessionManager {
   }
 }
 
-/**
- * CLI flags of a permission mode. "ask" is ours: Claude asks through
- * can_use_tool control requests, answered from the chat's buttons.
- */
-function permissionFlags(
-  mode: string,
-): Pick<ClaudeSettings, "permissionMode" | "permissionPromptTool"> {
-  return mode === ASK_MODE
-    ? { permissionMode: "default", permissionPromptTool: "stdio" }
-    : { permissionMode: mode };
-}
-
 function sessionId(chatKey: string, name: string): string {
   return `${chatKey}/${name}`;
-}
-
-function newTurn(sink: TurnSink): ActiveTurn {
-  const { promise, resolve } = Promise.withResolvers<
-    TurnOutcome | { kind: "stale_resume" }
-  >();
-  let isDone = false;
-  const turn: ActiveTurn = {
-    sink,
-    sawInit: false,
-    isInterrupted: false,
-    done: promise,
-    finish(outcome) {
-      if (isDone) return;
-      isDone = true;
-      turn.cancelStallWatch?.();
-      resolve(outcome);
-    },
-  };
-  return turn;
-}
-
-function turnContent(input: TurnInput): string | ContentBlock[] {
-  if (!input.images?.length) return input.text;
-  return [
-    { type: "text", text: input.text },
-    ...input.images.map((image) => ({
-      type: "image" as const,
-      source: {
-        type: "base64" as const,
-        media_type: image.mediaType,
-        data: image.base64,
-      },
-    })),
-  ];
 }

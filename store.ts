@@ -2,10 +2,8 @@
 // written atomically (temp file, fsync, rename) so `kill -9` never corrupts it.
 import { join } from "node:path";
 import { z } from "zod";
+import { AtomicWriteError, writeTextFileAtomic } from "./atomic_file.ts";
 import { KeyedLock } from "./lock.ts";
-
-/** Lifecycle state as persisted; "live" on disk means the bot died while it ran. */
-export type StoredState = "live" | "suspended" | "archived";
 
 const sessionSchema = z.object({
   name: z.string(),
@@ -13,6 +11,7 @@ const sessionSchema = z.object({
   workDir: z.string(),
   createdAt: z.number(),
   lastActiveAt: z.number(),
+  /** "live" found on disk at start means the bot died while it ran. */
   state: z.enum(["live", "suspended", "archived"]),
   idleTimeoutMs: z.number().int().positive(),
   personaName: z.string().optional(),
@@ -252,32 +251,12 @@ export class SessionStore {
   }
 
   async #writeAtomic(path: string, text: string): Promise<void> {
-    const temp = `${path}.tmp-${crypto.randomUUID()}`;
     try {
-      using file = await Deno.open(temp, {
-        write: true,
-        createNew: true,
-        mode: 0o600,
-      });
-      const bytes = new TextEncoder().encode(text);
-      let written = 0;
-      while (written < bytes.length) {
-        written += await file.write(bytes.subarray(written));
-      }
-      await file.syncData();
+      await writeTextFileAtomic(path, text);
     } catch (error) {
-      await Deno.remove(temp).catch(() => {
-        // Nothing was created, or the disk is gone: the old file is intact.
-      });
-      throw new StoreWriteError(path, error);
-    }
-    try {
-      await Deno.rename(temp, path);
-    } catch (error) {
-      await Deno.remove(temp).catch(() => {
-        // The disk is gone: a stray temp file is ignored by load().
-      });
-      throw new StoreWriteError(path, error);
+      if (!(error instanceof AtomicWriteError)) throw error;
+      // Callers of the store handle StoreWriteError, with the disk's reason.
+      throw new StoreWriteError(path, error.cause);
     }
   }
 }

@@ -13,9 +13,9 @@ export function dayKey(ms: number): string {
 /** Adds a turn's cost to its day; days older than a month are dropped. */
 export function addDailyCost(
   costByDay: Readonly<Record<string, number>>,
-  nowMs: number,
-  usd: number,
+  turn: { nowMs: number; usd: number },
 ): Record<string, number> {
+  const { nowMs, usd } = turn;
   const oldest = dayKey(nowMs - KEEP_DAYS * DAY_MS);
   const today = dayKey(nowMs);
   const kept = Object.entries(costByDay).filter(([day]) => day > oldest);
@@ -27,9 +27,9 @@ export function addDailyCost(
 /** Cost of the last `days` UTC days, today included. */
 export function costSince(
   costByDay: Readonly<Record<string, number>>,
-  nowMs: number,
-  days: number,
+  options: { nowMs: number; days: number },
 ): number {
+  const { nowMs, days } = options;
   const first = dayKey(nowMs - (days - 1) * DAY_MS);
   return Object.entries(costByDay)
     .filter(([day]) => day >= first)

@@ -8,9 +8,10 @@ import { parseConfig } from "../config.ts";
 import { systemClock } from "../idle_timer.ts";
 import { findMarkedProcesses, terminateProcesses } from "../process_tree.ts";
 import { createFakeClaudeBin } from "../tests/fakes/claude_bin.ts";
-import { FakeBotApi, type RateLimit } from "../tests/fakes/fake_bot_api.ts";
+import { FakeBotApi } from "../tests/fakes/fake_bot_api.ts";
 import { type ClaudeLog, readClaudeLog } from "./claude_log.ts";
 import { epochMs } from "./epoch.ts";
+import { until } from "./until.ts";
 
 /** The token of every benchmark bot. */
 export const BENCH_TOKEN = "123456:BENCH-token-abcdefghijklmnopqrstuvwxyz";
@@ -27,7 +28,6 @@ export interface InProcessBotOptions {
   claudeEnv?: Record<string, string>;
   /** Outbox pacing; default the app's own (Telegram's limits). */
   pacing?: { perChatIntervalMs: number; globalPerSecond: number };
-  rateLimit?: RateLimit;
 }
 
 /** A polling bot with its fakes in a scratch directory; `await using` cleans up. */
@@ -35,7 +35,7 @@ export class InProcessBot implements AsyncDisposable {
   readonly api: FakeBotApi;
   readonly app: App;
   readonly dir: string;
-  readonly logs: string[];
+  readonly #logs: string[];
 
   private constructor(
     api: FakeBotApi,
@@ -46,7 +46,7 @@ export class InProcessBot implements AsyncDisposable {
     this.api = api;
     this.app = app;
     this.dir = dir;
-    this.logs = logs;
+    this.#logs = logs;
   }
 
   /** Starts the fake API and the bot; resolves once it polls. */
@@ -55,7 +55,6 @@ export class InProcessBot implements AsyncDisposable {
     await Deno.mkdir(join(dir, "home"));
     const api = await FakeBotApi.start({
       token: BENCH_TOKEN,
-      rateLimit: options.rateLimit,
       now: epochMs,
     });
     const config = parseConfig({
@@ -89,6 +88,23 @@ export class InProcessBot implements AsyncDisposable {
   /** The fake claude's timed log so far. */
   claudeLog(): Promise<ClaudeLog> {
     return readClaudeLog(join(this.dir, "claude.log"));
+  }
+
+  /**
+   * Polls like {@linkcode until}; a timeout error ends with the bot's last log
+   * lines.
+   */
+  async until<T>(
+    probe: () => T | undefined | null | false,
+    description: string,
+    options: { timeoutMs?: number; everyMs?: number } = {},
+  ): Promise<T> {
+    try {
+      return await until(probe, description, options);
+    } catch (error) {
+      const tail = this.#logs.slice(-20).join("\n");
+      throw new Error(`${(error as Error).message}; bot log:\n${tail}`);
+    }
   }
 
   /** True when no turn runs or waits in the chat and every reply went out. */

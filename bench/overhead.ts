@@ -5,7 +5,6 @@
 // 1 message/s per chat (benchmark 3) does not hide the bot's own work.
 import { epochMs } from "./epoch.ts";
 import { InProcessBot, NO_PACING } from "./in_process_bot.ts";
-import { until } from "./until.ts";
 import { summarize, type Summary } from "./stats.ts";
 
 /** Overhead of warm turns, in ms. */
@@ -17,7 +16,7 @@ export interface OverheadResult {
   outboundMs: Summary;
   /** Both together: the whole turn minus Claude's own time. */
   totalMs: Summary;
-  /** Bot API calls per turn (typing, preview, edits). */
+  /** Bot API calls per turn besides polling (typing, previews, the answer). */
   callsPerTurn: number;
 }
 
@@ -33,10 +32,11 @@ export async function runOverhead(
   for (let i = 0; i < total; i++) {
     const text = `turn ${i}`;
     const firstCall = bot.api.calls.length;
+    // Queueing the update answers the bot's held getUpdates at once.
     const t0 = epochMs();
     bot.api.sendText(text);
     sent.push({ text, t0, firstCall });
-    await until(
+    await bot.until(
       () =>
         bot.api.calls.length > firstCall + 1 && bot.isIdle() &&
         bot.api.calls.slice(firstCall).some((c) => MESSAGE_CALLS.has(c.method)),

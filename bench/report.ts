@@ -89,10 +89,10 @@ export function tableRows(results: BenchResults): Row[] {
   if (s) {
     const title = `3 Streaming (${s.answerChars} chars, ${s.streamSeconds} s)`;
     add(title, "429 answers", String(s.rateLimited), "0", s.rateLimited === 0);
-    add(title, "Calls by method", methods(s.callsByMethod));
     const group = s.byKind.group;
     const priv = s.byKind.private;
     if (group) {
+      add(title, "Group chat: calls", methods(group.callsPerChat));
       add(
         title,
         "Group chat: most message calls in any 1 s (min gap)",
@@ -107,6 +107,7 @@ export function tableRows(results: BenchResults): Row[] {
       );
     }
     if (priv) {
+      add(title, "Private chat: calls", methods(priv.callsPerChat));
       add(
         title,
         "Private chat: most calls in any 1 s, drafts included",
@@ -155,7 +156,7 @@ export function tableRows(results: BenchResults): Row[] {
       "Message → first text, per chat",
       pct(many.firstTextMs),
     );
-    add(title, "Calls by method", methods(m.callsByMethod));
+    add(title, "Calls per chat", methods(many.callsPerChat));
     add(
       title,
       "All text delivered",

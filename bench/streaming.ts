@@ -39,6 +39,8 @@ export interface StreamingOptions {
 /** What one kind of chat saw. */
 export interface ChatKindStats {
   chats: number;
+  /** Calls by method into chats of this kind, per chat (mean). */
+  callsPerChat: Record<string, number>;
   /** Most flood-limited calls (send, edit, delete, document) in any 1 s of one chat. */
   maxPerSecond: number;
   /** The same with drafts counted too. */
@@ -226,8 +228,18 @@ function analyse(
     const updates = ofKind.map((c) =>
       c.visible.filter((v) => v.at <= c.result.t).length
     );
+    const callsPerChat: Record<string, number> = {};
+    for (const call of traffic) {
+      if (!ofKind.some((c) => c.chatId === chatOf(call))) continue;
+      callsPerChat[call.method] = (callsPerChat[call.method] ?? 0) +
+        1 / ofKind.length;
+    }
+    for (const [method, n] of Object.entries(callsPerChat)) {
+      callsPerChat[method] = round(n);
+    }
     byKind[kind] = {
       chats: ofKind.length,
+      callsPerChat,
       maxPerSecond: Math.max(...floodTimes.map((t) => maxInWindow(t))),
       maxPerSecondWithDrafts: Math.max(
         ...ofKind.map((c) => maxInWindow(c.visible.map((v) => v.at))),

@@ -1,7 +1,9 @@
 // Bounded polling for benchmark conditions that no event announces.
 
 /**
- * Polls `probe` every `everyMs` until it returns a truthy value.
+ * Polls `probe` until it returns a truthy value, then returns that value.
+ * @param options.timeoutMs default 30 s: well past any single benchmark step
+ * @param options.everyMs pause between probes; default 1 ms, the timer floor
  * @throws {Error} after `timeoutMs`, naming what it waited for
  */
 export async function until<T>(

@@ -8,7 +8,6 @@ import type { FakeCall } from "../tests/fakes/fake_bot_api.ts";
 import type { Calibration } from "./calibrate.ts";
 import { epochMs } from "./epoch.ts";
 import { InProcessBot, NO_PACING, OWNER_ID } from "./in_process_bot.ts";
-import { until } from "./until.ts";
 import { round, summarize, type Summary } from "./stats.ts";
 
 /** First-text latency of both strategies, in ms. */
@@ -55,11 +54,11 @@ export async function runWarmCold(
     const sentAt = epochMs();
     bot.api.sendText(text);
     const calls = () => bot.api.calls.slice(firstCall);
-    const answer = await until(
+    const answer = await bot.until(
       () => calls().find((c) => isText(c, `echo: ${text}`)),
       `the answer to "${text}"`,
     );
-    await until(() => bot.isIdle(chatKey), "the turn's end");
+    await bot.until(() => bot.isIdle(chatKey), "the turn's end");
     const notice = calls().find((c) => TEXT_CALLS.has(c.method));
     return { answerMs: answer.at - sentAt, noticeMs: notice!.at - sentAt };
   };
@@ -71,7 +70,7 @@ export async function runWarmCold(
   const cold: number[] = [];
   const notice: number[] = [];
   for (let i = 0; i < options.coldSamples; i++) {
-    await until(
+    await bot.until(
       () => bot.app.sessions.active(chatKey)?.state === "suspended",
       "the idle session to be suspended",
       { everyMs: 20 },

@@ -1,7 +1,7 @@
 // The end of a turn as messages: splitting, the answer.md attachment, footers.
 import assert from "node:assert/strict";
 import { answerMessages, footerHtml, MAX_ANSWER_MESSAGES } from "../answer.ts";
-import type { TurnOutcome } from "../sessions.ts";
+import type { TurnOutcome } from "../turn.ts";
 import { parseTelegramHtml } from "./fakes/telegram_html.ts";
 
 const COMPLETED: TurnOutcome = {

@@ -8,8 +8,8 @@ import {
   FormattingRejectedError,
 } from "../live_view.ts";
 import { TelegramReply } from "../reply.ts";
-import type { OutputMode, TurnOutcome, TurnUpdate } from "../sessions.ts";
 import type { ClaudeEvent } from "../stream_json.ts";
+import type { OutputMode, TurnOutcome, TurnUpdate } from "../turn.ts";
 import { ManualClock } from "./fakes/manual_clock.ts";
 import { parseTelegramHtml } from "./fakes/telegram_html.ts";
 
@@ -389,7 +389,11 @@ Deno.test("TelegramReply with drafts streams the preview as drafts and sends the
 Deno.test("TelegramReply refreshes a draft before Telegram lets it expire", async () => {
   const { chat, clock, feed, deliver } = setup("normal", { canDraft: true });
   await feed(...tool(1));
-  clock.advance(24_000);
+  // Two steps, so the refresh at 20 s settles at 20 s: a call that seems to
+  // outlast the interval would (rightly) push the next one back.
+  clock.advance(20_000);
+  await settle();
+  clock.advance(4_000);
   await settle();
   await feed(event({ type: "text", text: "Done." }), done());
   await deliver();

@@ -1,15 +1,10 @@
 // Session lifecycle in virtual time with in-memory Claude processes: idle
 // suspend, resume, races under the per-session lock, stale resume, restart.
 import assert from "node:assert/strict";
-import {
-  SessionExistsError,
-  SessionManager,
-  SessionNameError,
-  type TurnOutcome,
-  type TurnSink,
-  type TurnUpdate,
-} from "../sessions.ts";
+import { SessionExistsError, SessionNameError } from "../session_errors.ts";
+import { SessionManager } from "../sessions.ts";
 import { SessionStore } from "../store.ts";
+import type { TurnOutcome, TurnSink, TurnUpdate } from "../turn.ts";
 import { ManualClock } from "./fakes/manual_clock.ts";
 import { memoryClaudeStarter } from "./fakes/memory_claude.ts";
 
