@@ -91,6 +91,7 @@ export class LiveView {
   /** The state each coalesced update (draft, page edit) was last queued for. */
   #requested = new Map<string, string>();
   #isFinished = false;
+  #lastVisibleCallMs = -Infinity;
   readonly #id = crypto.randomUUID();
 
   constructor(options: LiveViewOptions) {
@@ -317,6 +318,11 @@ export class LiveView {
     }
   }
 
+  /** When this view last sent, edited or drafted something (clock ms). */
+  get lastVisibleCallMs(): number {
+    return this.#lastVisibleCallMs;
+  }
+
   /** Queues a call on the chat's outbox; a failure is logged, never thrown, so the turn goes on. */
   #enqueue<T>(
     call: () => Promise<T>,
@@ -325,7 +331,10 @@ export class LiveView {
     const key = replaceKey && `${replaceKey}:${this.#id}`;
     return this.#options.outbox.enqueue(
       this.#options.chatKey,
-      call,
+      () => {
+        this.#lastVisibleCallMs = this.#options.clock.now();
+        return call();
+      },
       key ? { replaceKey: key } : undefined,
     ).catch((error) => {
       this.#options.log?.(

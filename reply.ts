@@ -216,9 +216,15 @@ export class TelegramReply implements TurnSink {
     let isStopped = false;
     const tick = () => {
       if (isStopped) return;
-      this.#options.api.sendTyping().catch(() => {
-        // The indicator is cosmetic; a failed refresh must not break the turn.
-      });
+      // While the chat visibly changes, "typing…" adds nothing but an API
+      // call (20 streaming chats would otherwise add 5 calls a second).
+      const sinceVisibleMs = this.#options.clock.now() -
+        this.#view.lastVisibleCallMs;
+      if (sinceVisibleMs >= TYPING_REFRESH_MS) {
+        this.#options.api.sendTyping().catch(() => {
+          // The indicator is cosmetic; a failed refresh must not break the turn.
+        });
+      }
       this.#view.keepDraftAlive();
       cancel = this.#options.clock.after(TYPING_REFRESH_MS, tick);
     };

@@ -222,6 +222,21 @@ Deno.test("TelegramReply in quiet mode sends only the final answer, typing meanw
   assert.equal(chat.typingCount, 3, "typing stops with the turn");
 });
 
+Deno.test("TelegramReply skips the typing refresh while the preview visibly changes", async () => {
+  const { chat, clock, feed } = setup("normal");
+  await feed(...tool(1));
+  assert.equal(chat.typingCount, 1, "typing at the start");
+  for (let second = 1; second <= 8; second++) {
+    await feed(...tool(second + 1));
+    clock.advance(1000);
+    await feed();
+  }
+  assert.equal(chat.typingCount, 1, "edits every second show progress");
+  clock.advance(8_000);
+  await feed();
+  assert.ok(chat.typingCount >= 2, "typing again once the chat is still");
+});
+
 Deno.test("TelegramReply in normal mode updates one status line in place, then the answer replaces it", async () => {
   const { chat, clock, feed, deliver } = setup("normal");
   await feed(...tool(1));
