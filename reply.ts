@@ -221,7 +221,14 @@ export class TelegramReply implements TurnSink {
       const sinceVisibleMs = this.#options.clock.now() -
         this.#view.lastVisibleCallMs;
       if (sinceVisibleMs >= TYPING_REFRESH_MS) {
-        this.#options.api.sendTyping().catch(() => {
+        // A lane of its own: not paced behind the chat's messages, but within
+        // the bot's global budget (20 chats starting at once stay under 30/s).
+        this.#options.outbox.enqueue(
+          `${this.#options.chatKey}/typing`,
+          // Once the turn ended, a late "typing…" would follow the answer.
+          () => isStopped ? Promise.resolve() : this.#options.api.sendTyping(),
+          { replaceKey: "typing" },
+        ).catch(() => {
           // The indicator is cosmetic; a failed refresh must not break the turn.
         });
       }
