@@ -295,10 +295,11 @@ Deno.test("main.ts loses and repeats no message when SIGKILLed at random points"
         break;
       }
     }
+    await crash(sandbox, bot, stats);
+    // After the exit, when all of its output has been read.
     if (bot.output.some((line) => /is polling/.test(line))) {
       stats.afterPolling++;
     }
-    await crash(sandbox, bot, stats);
   }
 
   while (bursts.length > 0) sendBurst();
