@@ -12,6 +12,7 @@ import type { Outbox } from "./outbox.ts";
 import { escapeHtml } from "./render.ts";
 import type { ChatApi } from "./live_view.ts";
 import { TelegramReply } from "./reply.ts";
+import { ShuttingDownError } from "./session_errors.ts";
 import { sessionNameFrom } from "./session_settings.ts";
 import type { SessionManager } from "./sessions.ts";
 import type { TurnInput, TurnSink } from "./turn.ts";
@@ -205,14 +206,20 @@ export class TurnIntake {
       sink,
       beforeStart: () => journal.mark(entry.id, "running"),
     }).then(
-      async () => {
+      async (outcome) => {
         // Done only once the answer is out: a crash before that leaves the
         // entry running, so the next start offers Retry instead of silence.
         await reply.delivered;
+        // Cut short by a shutdown, the entry stays as it is: the next start
+        // replays it (queued) or offers Retry (running).
+        const isCutShort = outcome.kind === "cancelled" ||
+          outcome.kind === "interrupted";
+        if (isCutShort && sessions.isShuttingDown) return;
         await journal.mark(entry.id, "done");
       },
       async (error) => {
         reply.update({ type: "done", outcome: { kind: "cancelled" } });
+        if (error instanceof ShuttingDownError) return;
         try {
           await fail(error);
         } finally {

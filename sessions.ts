@@ -451,6 +451,11 @@ export class SessionManager {
     return true;
   }
 
+  /** True once shutdown() began: turns cut short now are the restart's to finish. */
+  get isShuttingDown(): boolean {
+    return this.#isShuttingDown;
+  }
+
   /**
    * Stops taking turns and stops every process in parallel (each: EOF,
    * SIGTERM, SIGKILL after the grace), then persists every session.

@@ -138,3 +138,26 @@ Deno.test("a message is journaled before its update is confirmed and marked done
   assert.equal(done.length, 1);
   assert.deepEqual(done[0].input, { kind: "text", text: "journal me" });
 });
+
+Deno.test("a graceful restart keeps messages cut short: queued ones run after it, the running one is offered for retry", async () => {
+  await using bot = await BotHarness.start();
+  bot.api.sendText("!slow 3000");
+  await bot.until(
+    async () => (await bot.claudeInputs()).length > 0,
+    "the slow turn to start",
+  );
+  bot.api.sendText("waiting behind it");
+  await bot.until(() => {
+    const journal = new InboundJournal({ dataDir: bot.dataDir });
+    return journal.load().then(() => journal.list("queued").length === 1);
+  }, "the second message to be journaled");
+  await bot.restart();
+  await bot.waitForMessage(/echo: waiting behind it/);
+  await bot.waitForMessage(
+    /restarted while Claude was working on your message “!slow 3000”/,
+  );
+  assert.ok(
+    !bot.api.messages().some((m) => /bot is restarting/.test(m.text)),
+    "nobody is asked to send anything again",
+  );
+});
