@@ -62,11 +62,17 @@ function networkError(): HttpError {
   return new HttpError("Network request for 'sendMessage' failed!", cause);
 }
 
-/** Fails instead of hanging when `promise` has not settled within 5 s. */
+/** A bound on a wait that should end at once (never a sleep: it is cleared). */
+const BOUND_MS = 5_000;
+
+/** Fails instead of hanging when `promise` has not settled within BOUND_MS. */
 async function bounded<T>(promise: Promise<T>): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error("Timed out after 5 s")), 5000);
+    timer = setTimeout(
+      () => reject(new Error(`Timed out after ${BOUND_MS} ms`)),
+      BOUND_MS,
+    );
   });
   try {
     return await Promise.race([promise, timeout]);
