@@ -22,6 +22,8 @@ export interface AppOptions {
   /** Outbox pacing; defaults suit Telegram (1 call/s per chat, 25/s in all). */
   pacing?: { perChatIntervalMs: number; globalPerSecond: number };
   log?: (message: string) => void;
+  /** Called when polling ends on its own after start (401, 409). */
+  onPollingStopped?: (error: unknown) => void;
 }
 
 /** A loaded, not yet polling bot. */
@@ -98,6 +100,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     log,
   });
   let polling: Promise<void> | undefined;
+  let hasRecovered = false;
   return {
     bot,
     sessions,
@@ -113,10 +116,26 @@ export async function createApp(options: AppOptions): Promise<App> {
         log(`setMyCommands failed: ${describeError(error)}`)
       );
       // Before polling: replayed messages keep their place before new ones.
-      await commands.recover();
+      // Once only: main retries start() while Telegram is unreachable.
+      if (!hasRecovered) {
+        hasRecovered = true;
+        await commands.recover();
+      }
       const started = Promise.withResolvers<void>();
-      polling = bot.start({ onStart: () => started.resolve() });
-      polling.catch((error) => started.reject(error));
+      let isPolling = false;
+      polling = bot.start({
+        onStart: () => {
+          isPolling = true;
+          started.resolve();
+        },
+      });
+      polling.catch((error) => {
+        if (!isPolling) return started.reject(error);
+        // grammY ends polling for good on 401 (token revoked) and 409
+        // (another instance polls with this token): say so, let main exit.
+        log(`Polling stopped: ${describeError(error)}`);
+        options.onPollingStopped?.(error);
+      });
       await started.promise;
     },
     async stop() {

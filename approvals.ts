@@ -50,11 +50,6 @@ export class Approvals {
     this.#options = options;
   }
 
-  /** Number of requests waiting for a tap. */
-  get pendingCount(): number {
-    return this.#pending.size;
-  }
-
   /**
    * Asks the chat about one request, or allows it at once when the user chose
    * "Always allow" for this tool in this session.

@@ -108,7 +108,7 @@ export class ChatCommands {
     );
     return `Archived <b>${view.name}</b>; its process is stopped.${
       view.isActive
-        ? " Your next message starts a fresh <b>default</b> session."
+        ? " No session is active now: your next message goes to <b>default</b> (created if needed), or /switch to another."
         : ""
     }`;
   }

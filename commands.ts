@@ -147,11 +147,14 @@ export function registerCommands(
   (ctx: Context) => {
     const args = typeof ctx.match === "string" ? ctx.match.trim() : "";
     const run = async () => {
+      let html: string;
       try {
-        await reply(ctx, await body(chatKeyOf(ctx), args));
+        html = await body(chatKeyOf(ctx), args);
       } catch (error) {
-        await reply(ctx, textOf(error));
+        html = textOf(error);
       }
+      // Outside the try: a failed send is the log's business, not a reply's.
+      await reply(ctx, html);
     };
     if (options.immediate) {
       run().catch((error) => log(`Command failed: ${describeError(error)}`));
@@ -181,25 +184,29 @@ export function registerCommands(
     await ctx.answerCallbackQuery(toast);
   });
 
-  bot.command("retry", (ctx) => {
-    const chatKey = chatKeyOf(ctx);
-    intake.inOrder(chatKey, async () => {
-      if (!await intake.retry(chatKey)) {
-        await reply(ctx, "There is no interrupted message to retry.");
-      }
-    });
-  });
+  bot.command(
+    "retry",
+    command(async (chatKey) =>
+      await intake.retry(chatKey)
+        ? "Sending your interrupted message again."
+        : "There is no interrupted message to retry."
+    ),
+  );
 
-  bot.callbackQuery(new RegExp(`^${RETRY_PREFIX}(\\d+)$`), async (ctx) => {
+  bot.callbackQuery(new RegExp(`^${RETRY_PREFIX}(\\d+)$`), (ctx) => {
     const chatKey = chatKeyOf(ctx);
     const id = Number(ctx.match[1]);
-    const isPending = await intake.retry(chatKey, id);
-    await ctx.answerCallbackQuery(
-      isPending ? "Sending it again" : "This message is no longer pending",
-    );
-    if (isPending) {
-      await ctx.editMessageReplyMarkup({ reply_markup: undefined });
-    }
+    // In the chat's order, like /retry, so two ways of retrying one message
+    // cannot both see it interrupted.
+    intake.inOrder(chatKey, async () => {
+      const isPending = await intake.retry(chatKey, id);
+      await ctx.answerCallbackQuery(
+        isPending ? "Sending it again" : "This message is no longer pending",
+      );
+      if (isPending) {
+        await ctx.editMessageReplyMarkup({ reply_markup: undefined });
+      }
+    });
   });
 
   bot.on("message:text", async (ctx) => {

@@ -46,6 +46,8 @@ export type JournalEntry = z.infer<typeof entrySchema>;
 
 /** Done entries are kept this long to recognise a redelivered update. */
 const KEEP_DONE_MS = 60 * 60_000;
+/** An interrupted message not retried within a week is dropped. */
+const KEEP_INTERRUPTED_MS = 7 * 24 * 60 * 60_000;
 
 /** The journal under DATA_DIR/journal, one small file per message. */
 export class InboundJournal {
@@ -60,7 +62,8 @@ export class InboundJournal {
 
   /**
    * Loads the journal; unreadable entries are skipped (and reported) so one
-   * bad file never blocks the others. Old done entries are pruned.
+   * bad file never blocks the others. Old done and interrupted entries are
+   * pruned.
    */
   async load(): Promise<{ skipped: string[] }> {
     await Deno.mkdir(this.#dir, { recursive: true, mode: 0o700 });
@@ -130,9 +133,14 @@ export class InboundJournal {
   }
 
   async #prune(): Promise<void> {
-    const cutoff = this.#now() - KEEP_DONE_MS;
+    const nowMs = this.#now();
+    const isStale = (entry: JournalEntry) =>
+      entry.state === "done"
+        ? (entry.doneAt ?? 0) <= nowMs - KEEP_DONE_MS
+        : entry.state === "interrupted" &&
+          entry.receivedAt <= nowMs - KEEP_INTERRUPTED_MS;
     for (const entry of this.#entries.values()) {
-      if (entry.state !== "done" || (entry.doneAt ?? 0) > cutoff) continue;
+      if (!isStale(entry)) continue;
       await Deno.remove(this.#path(entry.id)).catch((error) => {
         if (!(error instanceof Deno.errors.NotFound)) throw error;
       });

@@ -47,12 +47,16 @@ async function main(): Promise<void> {
     for (const problem of error.problems) log(`Configuration: ${problem}`);
     Deno.exit(1);
   }
+  // Set below, once the app exists; polling can only stop after that.
+  let stopAndExit = (_exitCode: number) => {};
   let app;
   try {
     app = await createApp({
       config,
       claudeEnv: claudeBaseEnvironment(env),
       log,
+      // 401 or 409 after start: exit non-zero so a supervisor restarts us.
+      onPollingStopped: () => stopAndExit(1),
     });
   } catch (error) {
     log(
@@ -75,12 +79,8 @@ async function main(): Promise<void> {
   );
 
   let stoppingSinceMs: number | undefined;
-  const onSignal = () => {
-    if (stoppingSinceMs !== undefined) {
-      if (performance.now() - stoppingSinceMs < REPEATED_SIGNAL_MS) return;
-      log("Second signal: exiting at once");
-      Deno.exit(130);
-    }
+  stopAndExit = (exitCode: number) => {
+    if (stoppingSinceMs !== undefined) return;
     stoppingSinceMs = performance.now();
     log(
       "Shutting down: stopping polling and every Claude process " +
@@ -94,13 +94,21 @@ async function main(): Promise<void> {
       () => {
         clearTimeout(deadline);
         log("Stopped cleanly");
-        Deno.exit(0);
+        Deno.exit(exitCode);
       },
       (error) => {
         log(`Shutdown failed: ${describeError(error)}`);
         Deno.exit(1);
       },
     );
+  };
+  const onSignal = () => {
+    if (stoppingSinceMs !== undefined) {
+      if (performance.now() - stoppingSinceMs < REPEATED_SIGNAL_MS) return;
+      log("Second signal: exiting at once");
+      Deno.exit(130);
+    }
+    stopAndExit(0);
   };
   Deno.addSignalListener("SIGTERM", onSignal);
   Deno.addSignalListener("SIGINT", onSignal);

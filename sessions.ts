@@ -276,9 +276,16 @@ export class SessionManager {
       const view = this.#view(session);
       await this.#lock.run(session.id, async () => {
         session.isArchived = true;
-        await this.#halt(session);
-        session.record.archivedAt = this.#options.clock.now();
-        await this.#options.store.archiveSession(session.record);
+        try {
+          await this.#halt(session);
+          session.record.archivedAt = this.#options.clock.now();
+          await this.#options.store.archiveSession(session.record);
+        } catch (error) {
+          // Not archived after all: the session must keep answering.
+          session.isArchived = false;
+          session.record.archivedAt = undefined;
+          throw error;
+        }
         this.#sessions.delete(session.id);
       });
       if (this.#active.get(chatKey) === session.record.name) {
@@ -462,9 +469,18 @@ export class SessionManager {
    */
   async shutdown(): Promise<void> {
     this.#isShuttingDown = true;
-    await Promise.all(
-      [...this.#sessions.values()].map((session) => this.#halt(session)),
+    // Under each session's lock, so a turn that is starting right now is
+    // either stopped after it started or never starts (no Claude outlives us).
+    const results = await Promise.allSettled(
+      [...this.#sessions.values()].map((session) =>
+        this.#lock.run(session.id, () => this.#halt(session))
+      ),
     );
+    for (const result of results) {
+      if (result.status === "rejected") {
+        this.#options.log?.(`Stopping a session failed: ${result.reason}`);
+      }
+    }
     await this.#options.store.flush();
   }
 
@@ -545,11 +561,20 @@ export class SessionManager {
         if (error instanceof ClaudeStartError) {
           return { kind: "start_failed", error };
         }
+        // Spawned, then failed (e.g. `ps`): keep its idle countdown.
+        if (session.process?.isAlive) session.timer.start();
         throw error;
       }
     }
     session.needsRestart = false;
-    await request.beforeStart?.();
+    try {
+      await request.beforeStart?.();
+    } catch (error) {
+      // The message never reached Claude; the live process still needs its
+      // idle countdown, or it would run until the next message.
+      session.timer.start();
+      throw error;
+    }
     queued.isStarted = true;
     // The process may already have died (it is then no longer
     // session.process): writing to it fails and the turn ends as a crash.

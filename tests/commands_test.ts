@@ -129,7 +129,7 @@ Deno.test("/archive stops the process and the next message starts a fresh defaul
   await bot.ask("remember me", /echo: remember me/);
   await bot.ask(
     "/archive",
-    /Archived default; its process is stopped\. Your next message starts a fresh default/,
+    /Archived default; its process is stopped\. No session is active now: your next message goes to default/,
   );
   await bot.ask("/sessions", /No sessions yet[\s\S]*1 archived/);
   await bot.ask("!history", /\[\]/);
