@@ -585,9 +585,13 @@ export class SessionManager {
     });
     turn.restartStallWatch();
     session.turn = turn;
-    session.record.state = "live";
     session.record.lastActiveAt = this.#options.clock.now();
-    await this.#persistQuietly(session);
+    // Written when the process (and its pid) is new; a warm turn skips the
+    // fsync on its hot path: #finishTurn saves the record anyway.
+    if (session.record.state !== "live") {
+      session.record.state = "live";
+      await this.#persistQuietly(session);
+    }
     try {
       await process.sendUserMessage(turnContent(request.input));
     } catch (error) {

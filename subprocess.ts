@@ -90,20 +90,23 @@ const EOF_WAIT_MS = 2_000;
 const STDERR_TAIL_CHARS = 2_000;
 const STRAGGLER_GRACE_MS = 1_000;
 
+/** The flags of Claude's long-lived print mode: stream-json in and out (out needs --verbose). */
+export const STREAM_JSON_ARGS: readonly string[] = [
+  "-p",
+  "--input-format",
+  "stream-json",
+  "--output-format",
+  "stream-json",
+  "--verbose",
+];
+
 /**
  * The CLI arguments for a long-lived stream-json session.
  * @param settings per-session choices; empty ones add no flag
  */
 export function claudeArgs(settings: ClaudeSettings): string[] {
-  const args = [
-    "-p",
-    "--input-format",
-    "stream-json",
-    "--output-format",
-    "stream-json",
-    "--verbose",
-    "--include-partial-messages",
-  ];
+  // Partial messages carry the text deltas of the live preview.
+  const args = [...STREAM_JSON_ARGS, "--include-partial-messages"];
   if (settings.resumeSessionId) args.push("--resume", settings.resumeSessionId);
   if (settings.model) args.push("--model", settings.model);
   if (settings.appendSystemPrompt) {

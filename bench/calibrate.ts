@@ -5,6 +5,7 @@
 import { join, resolve } from "node:path";
 import { TextLineStream } from "../line_stream.ts";
 import { userMessageLine } from "../stream_json.ts";
+import { STREAM_JSON_ARGS } from "../subprocess.ts";
 import { createFakeClaudeBin } from "../tests/fakes/claude_bin.ts";
 import { FakeAnthropicApi } from "../tests/fakes/fake_anthropic_api.ts";
 import { percentile, round } from "./stats.ts";
@@ -31,14 +32,6 @@ const REAL_CLI = resolve(
 const DOCUMENTED_FIRST_RESULT_MS = 475;
 /** claude-cli.md §9: warm second turn, write → result, median of 5. */
 const DOCUMENTED_WARM_TURN_MS = 19;
-const ARGS = [
-  "-p",
-  "--input-format",
-  "stream-json",
-  "--output-format",
-  "stream-json",
-  "--verbose",
-];
 const RUN_TIMEOUT_MS = 30_000;
 
 /** Measures `runs` starts of each (medians) and derives the fake's delay. */
@@ -100,7 +93,7 @@ async function timeTurns(
 ): Promise<{ firstMs: number; warmMs: number }> {
   const spawnedAt = performance.now();
   const child = new Deno.Command(bin, {
-    args: ARGS,
+    args: [...STREAM_JSON_ARGS],
     cwd,
     env,
     clearEnv: true,

@@ -11,7 +11,7 @@ import { createFakeClaudeBin } from "../tests/fakes/claude_bin.ts";
 import { FakeBotApi } from "../tests/fakes/fake_bot_api.ts";
 import { type ClaudeLog, readClaudeLog } from "./claude_log.ts";
 import { epochMs } from "./epoch.ts";
-import { until } from "./until.ts";
+import { pollUntil } from "../tests/fakes/wait.ts";
 
 /** The token of every benchmark bot. */
 export const BENCH_TOKEN = "123456:BENCH-token-abcdefghijklmnopqrstuvwxyz";
@@ -100,7 +100,11 @@ export class InProcessBot implements AsyncDisposable {
     options: { timeoutMs?: number; everyMs?: number } = {},
   ): Promise<T> {
     try {
-      return await until(probe, description, options);
+      return await pollUntil(probe, {
+        description,
+        timeoutMs: options.timeoutMs ?? 30_000,
+        everyMs: options.everyMs ?? 1,
+      });
     } catch (error) {
       const tail = this.#logs.slice(-20).join("\n");
       throw new Error(`${(error as Error).message}; bot log:\n${tail}`);

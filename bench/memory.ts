@@ -10,7 +10,7 @@ import { BotProcess } from "./bot_process.ts";
 import { readClaudeLog } from "./claude_log.ts";
 import { epochMs } from "./epoch.ts";
 import { BENCH_TOKEN } from "./in_process_bot.ts";
-import { until } from "./until.ts";
+import { pollUntil } from "../tests/fakes/wait.ts";
 import { percentile, round } from "./stats.ts";
 
 /** RSS in MB and start-up in ms, medians of the runs. */
@@ -151,22 +151,20 @@ async function liveSessionsRss(dir: string, claudeBin: string) {
     description: "the bot's first getUpdates",
   });
   for (const userId of userIds) api.sendText("hello", { userId });
-  const results = await until(
+  const results = await pollUntil(
     async () => {
       const { results } = await readClaudeLog(logPath);
       return results.length >= userIds.length && results;
     },
-    "20 answers",
-    { timeoutMs: 60_000, everyMs: 100 },
+    { description: "20 answers", timeoutMs: 60_000, everyMs: 100 },
   );
   const lastResultAt = Math.max(...results.map((r) => r.t));
-  await until(
+  await pollUntil(
     () => {
       const last = api.calls.findLast((c) => c.method !== "getUpdates");
       return epochMs() - Math.max(last?.at ?? 0, lastResultAt) > 2 * SETTLE_MS;
     },
-    "the last reply",
-    { timeoutMs: 30_000, everyMs: 50 },
+    { description: "the last reply", timeoutMs: 30_000, everyMs: 50 },
   );
   return await bot.rssMb();
 }

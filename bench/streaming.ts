@@ -5,13 +5,14 @@
 import { join } from "node:path";
 import { TextLineStream } from "../line_stream.ts";
 import { parseClaudeLine, userMessageLine } from "../stream_json.ts";
+import { STREAM_JSON_ARGS } from "../subprocess.ts";
 import { createFakeClaudeBin } from "../tests/fakes/claude_bin.ts";
 import { FakeBotApi, type FakeCall } from "../tests/fakes/fake_bot_api.ts";
+import { pollUntil } from "../tests/fakes/wait.ts";
 import { BotProcess } from "./bot_process.ts";
 import { type ClaudeLog, readClaudeLog } from "./claude_log.ts";
 import { epochMs } from "./epoch.ts";
 import { BENCH_TOKEN } from "./in_process_bot.ts";
-import { until } from "./until.ts";
 import {
   maxInWindow,
   minGap,
@@ -162,25 +163,24 @@ export async function runStreaming(
         chatType: chat.kind === "group" ? "supergroup" : "private",
       });
     }
-    const results = await until(
+    const results = await pollUntil(
       async () => {
         const { results } = await readClaudeLog(logPath);
         return results.length >= chats.length && results;
       },
-      "every answer's result",
       {
+        description: "every answer's result",
         timeoutMs: options.streamSeconds * 1000 + 60_000,
         everyMs: 200,
       },
     );
     const lastResultAt = Math.max(...results.map((r) => r.t));
-    await until(
+    await pollUntil(
       () => {
         const last = api.calls.findLast((c) => !NOT_TRAFFIC.has(c.method));
         return epochMs() - Math.max(last?.at ?? 0, lastResultAt) > QUIET_MS;
       },
-      "the last reply call",
-      { timeoutMs: 60_000, everyMs: 100 },
+      { description: "the last reply call", timeoutMs: 60_000, everyMs: 100 },
     );
     return analyse(api, chats, await readClaudeLog(logPath), {
       sentAt,
@@ -302,14 +302,7 @@ async function expectedAnswer(
   chars: number,
 ): Promise<string> {
   const child = new Deno.Command(claudeBin, {
-    args: [
-      "-p",
-      "--input-format",
-      "stream-json",
-      "--output-format",
-      "stream-json",
-      "--verbose",
-    ],
+    args: [...STREAM_JSON_ARGS],
     cwd: dir,
     env: { FAKE_CLAUDE_STATE_DIR: join(dir, "expected-state") },
     stdin: "piped",

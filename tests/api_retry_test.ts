@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { type ApiCallFn, HttpError, type Transformer } from "grammy";
 import { retryTransformer } from "../api_retry.ts";
+import { withDeadline } from "./fakes/wait.ts";
 
 const TOKEN = "123456:SECRET-token";
 
@@ -64,22 +65,6 @@ function networkError(): HttpError {
 
 /** A bound on a wait that should end at once (never a sleep: it is cleared). */
 const BOUND_MS = 5_000;
-
-/** Fails instead of hanging when `promise` has not settled within BOUND_MS. */
-async function bounded<T>(promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`Timed out after ${BOUND_MS} ms`)),
-      BOUND_MS,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 const OK = { ok: true, result: { message_id: 7 } } as const;
 const BAD_GATEWAY = {
@@ -234,12 +219,15 @@ Deno.test("retryTransformer() rejects promptly when the signal aborts during a w
     PAYLOAD,
     controller.signal as GrammySignal,
   );
-  await bounded(waiting);
+  await withDeadline(waiting, { what: "the sleep to start", ms: BOUND_MS });
 
   const reason = new Error("Shutting down");
   controller.abort(reason);
 
-  await assert.rejects(bounded(call), (error) => error === reason);
+  await assert.rejects(
+    withDeadline(call, { what: "the aborted call", ms: BOUND_MS }),
+    (error) => error === reason,
+  );
   assert.equal(methods.length, 1);
 });
 

@@ -232,42 +232,6 @@ Deno.test("bad input gets a clear answer", async (t) => {
   await bot.ask("still serving", /echo: still serving/);
 });
 
-Deno.test("unsupported message types are answered as not supported yet", async () => {
-  await using bot = await BotHarness.start();
-  const chat = { id: OWNER_ID, type: "private" };
-  const from = { id: OWNER_ID, is_bot: false, first_name: "Owner" };
-  for (
-    const [kind, payload] of Object.entries({
-      sticker: {
-        file_id: "s",
-        file_unique_id: "s",
-        type: "regular",
-        width: 1,
-        height: 1,
-        is_animated: false,
-        is_video: false,
-      },
-      voice: { file_id: "v", file_unique_id: "v", duration: 1 },
-      location: { latitude: 1, longitude: 2 },
-    })
-  ) {
-    const before = bot.api.messages().length;
-    bot.api.pushUpdate({
-      message: {
-        message_id: 9000 + before,
-        date: 0,
-        chat,
-        from,
-        [kind]: payload,
-      },
-    });
-    await bot.waitForMessage(
-      new RegExp(`${kind} messages are not supported yet`),
-      { after: before },
-    );
-  }
-});
-
 Deno.test("/timeout and /mode show and set per-session values", async () => {
   await using bot = await BotHarness.start();
   await bot.ask("/timeout", /Idle timeout of default: 10 min/);

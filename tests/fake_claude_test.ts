@@ -11,31 +11,14 @@ import {
   permissionResponseLine,
   userMessageLine,
 } from "../stream_json.ts";
+import { STREAM_JSON_ARGS } from "../subprocess.ts";
 import { createFakeClaudeBin } from "./fakes/claude_bin.ts";
+import { withDeadline } from "./fakes/wait.ts";
 
-const STREAM_JSON_ARGS = [
-  "-p",
-  "--input-format",
-  "stream-json",
-  "--output-format",
-  "stream-json",
-  "--verbose",
-];
 // Generous: a cold Deno start of the fake takes well under a second.
 const WAIT_MS = 15_000;
 
 type Result = Extract<ClaudeEvent, { type: "result" }>;
-
-function withDeadline<T>(promise: Promise<T>, what: string): Promise<T> {
-  const signal = AbortSignal.timeout(WAIT_MS);
-  return new Promise<T>((resolve, reject) => {
-    const onTimeout = () => reject(new Error(`Timed out waiting for ${what}`));
-    signal.addEventListener("abort", onTimeout, { once: true });
-    promise.then(resolve, reject).finally(() =>
-      signal.removeEventListener("abort", onTimeout)
-    );
-  });
-}
 
 /** A temp dir holding the fake `claude`, a project cwd, its state and log. */
 class Workspace implements AsyncDisposable {
@@ -125,7 +108,10 @@ class FakeClaudeRun implements AsyncDisposable {
 
   /** The next stdout line, or undefined at the end of stdout. */
   async nextLine(): Promise<string | undefined> {
-    const next = await withDeadline(this.#lines.next(), "a line of output");
+    const next = await withDeadline(this.#lines.next(), {
+      what: "a line of output",
+      ms: WAIT_MS,
+    });
     return next.done ? undefined : next.value;
   }
 
@@ -159,7 +145,10 @@ class FakeClaudeRun implements AsyncDisposable {
     const rest = [];
     let line;
     while ((line = await this.nextLine()) !== undefined) rest.push(line);
-    const status = await withDeadline(this.#child.status, "the fake to exit");
+    const status = await withDeadline(this.#child.status, {
+      what: "the fake to exit",
+      ms: WAIT_MS,
+    });
     return { status, rest, stderr: await this.#stderr };
   }
 

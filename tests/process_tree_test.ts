@@ -7,32 +7,7 @@ import {
   processStartTime,
   terminateProcesses,
 } from "../process_tree.ts";
-
-function spawnQuiet(
-  command: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Deno.ChildProcess {
-  return new Deno.Command(command, {
-    args,
-    env,
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-}
-
-/** SIGKILLs each child still running and reaps it, so none outlives its test. */
-async function killAll(children: Deno.ChildProcess[]): Promise<void> {
-  for (const child of children) {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // It has already exited; awaiting its status below reaps it.
-    }
-    await child.status;
-  }
-}
+import { killAll, spawnQuiet } from "./fakes/spare_process.ts";
 
 function markerFor(marker: string): Record<string, string> {
   return { [MARKER_ENV]: marker };

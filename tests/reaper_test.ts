@@ -4,32 +4,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MARKER_ENV, processStartTime } from "../process_tree.ts";
 import { reapOrphans } from "../reaper.ts";
-
-function spawnQuiet(
-  command: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Deno.ChildProcess {
-  return new Deno.Command(command, {
-    args,
-    env,
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-}
-
-/** SIGKILLs each child still running and reaps it, so none outlives its test. */
-async function killAll(children: Deno.ChildProcess[]): Promise<void> {
-  for (const child of children) {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // It has already exited; awaiting its status below reaps it.
-    }
-    await child.status;
-  }
-}
+import { killAll, spawnQuiet } from "./fakes/spare_process.ts";
 
 /** A detached `setsid sleep 60` left behind the way Claude's Bash tool leaves one; resolves to its pid. */
 async function spawnOrphanSleep(env: Record<string, string>): Promise<number> {

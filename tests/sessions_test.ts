@@ -71,6 +71,23 @@ async function send(
   return await env.sessions.send(CHAT, { session: view.name, input, sink });
 }
 
+/**
+ * After one answered turn, starts a second whose answer Claude holds back:
+ * the test decides when (or whether) it ends.
+ */
+async function holdTurn(
+  env: Awaited<ReturnType<typeof setUp>>,
+  texts: { first: string; held: string },
+) {
+  await send(env, { text: texts.first }, new RecordingSink());
+  const [process] = env.claude.started;
+  process.autoReply = false;
+  const sink = new RecordingSink();
+  const turn = send(env, { text: texts.held }, sink);
+  await settle();
+  return { process, sink, turn };
+}
+
 /** Lets pending promise callbacks (the lock, stop, persist) run. */
 async function settle(): Promise<void> {
   for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 0));
@@ -105,12 +122,10 @@ Deno.test("SessionManager suspends a session once idle after its turn and resume
 
 Deno.test("SessionManager's idle timer counts from the end of a turn, not its start", async () => {
   await using env = await setUp();
-  await send(env, { text: "warm up" }, new RecordingSink());
-  const [process] = env.claude.started;
-  process.autoReply = false;
-  const sink = new RecordingSink();
-  const turn = send(env, { text: "long job" }, sink);
-  await settle();
+  const { process, turn } = await holdTurn(env, {
+    first: "warm up",
+    held: "long job",
+  });
   env.clock.advance(3 * TIMEOUT_MS);
   await settle();
   assert.ok(process.isAlive, "a long turn is never cut by the idle timeout");
@@ -154,12 +169,10 @@ Deno.test("SessionManager: timer fires while a message arrives", async (t) => {
     "the message holds the lock first: no suspend, answered once",
     async () => {
       await using env = await setUp();
-      await send(env, { text: "one" }, new RecordingSink());
-      const [process] = env.claude.started;
-      process.autoReply = false;
-      const sink = new RecordingSink();
-      const turn = send(env, { text: "two" }, sink);
-      await settle();
+      const { process, sink, turn } = await holdTurn(env, {
+        first: "one",
+        held: "two",
+      });
       assert.deepEqual(process.inputs, ["one", "two"], "the turn has the lock");
       env.clock.advance(TIMEOUT_MS);
       await settle();
@@ -293,12 +306,10 @@ Deno.test("SessionManager: per-turn cost is the difference of the CLI's cumulati
 
 Deno.test("SessionManager: a crash mid-turn ends the turn; the next message starts again", async () => {
   await using env = await setUp();
-  await send(env, { text: "one" }, new RecordingSink());
-  const [process] = env.claude.started;
-  process.autoReply = false;
-  const sink = new RecordingSink();
-  const turn = send(env, { text: "two" }, sink);
-  await settle();
+  const { process, turn } = await holdTurn(env, {
+    first: "one",
+    held: "two",
+  });
   process.exit(3);
   assert.equal((await turn).kind, "crashed");
   await send(env, { text: "three" }, new RecordingSink());
@@ -308,12 +319,10 @@ Deno.test("SessionManager: a crash mid-turn ends the turn; the next message star
 
 Deno.test("SessionManager tells the sink once when a turn has been silent for stallMs", async () => {
   await using env = await setUp();
-  await send(env, { text: "warm up" }, new RecordingSink());
-  const [process] = env.claude.started;
-  process.autoReply = false;
-  const sink = new RecordingSink();
-  const turn = send(env, { text: "slow" }, sink);
-  await settle();
+  const { process, sink, turn } = await holdTurn(env, {
+    first: "warm up",
+    held: "slow",
+  });
   env.clock.advance(10 * 60_000 - 1);
   assert.ok(!sink.updates.some((u) => u.type === "stalled"));
   env.clock.advance(1);

@@ -15,24 +15,13 @@ import {
   type SpawnFn,
 } from "../subprocess.ts";
 import { createFakeClaudeBin } from "./fakes/claude_bin.ts";
+import { withDeadline } from "./fakes/wait.ts";
 
 // Generous: a cold Deno start of the fake takes well under a second.
 const WAIT_MS = 15_000;
 const STOP_GRACE_MS = 5_000;
 
 type EventOf<T extends ClaudeEvent["type"]> = Extract<ClaudeEvent, { type: T }>;
-
-/** Rejects after WAIT_MS unless `promise` settles first; leaves no timer. */
-function withDeadline<T>(promise: Promise<T>, what: string): Promise<T> {
-  const signal = AbortSignal.timeout(WAIT_MS);
-  return new Promise<T>((resolve, reject) => {
-    const onTimeout = () => reject(new Error(`Timed out waiting for ${what}`));
-    signal.addEventListener("abort", onTimeout, { once: true });
-    promise.then(resolve, reject).finally(() =>
-      signal.removeEventListener("abort", onTimeout)
-    );
-  });
-}
 
 /** A temp dir with the fake `claude`, a project cwd, its state and log. */
 class Workspace implements AsyncDisposable {
@@ -151,9 +140,8 @@ class FakeClaudeProcess implements AsyncDisposable {
       this.#onChange.add(check);
       check();
     });
-    return withDeadline(found, `a "${type}" event`).finally(() =>
-      this.#onChange.delete(check)
-    );
+    return withDeadline(found, { what: `a "${type}" event`, ms: WAIT_MS })
+      .finally(() => this.#onChange.delete(check));
   }
 
   /** Sends `content` and resolves with the turn's events up to its result. */
@@ -166,7 +154,7 @@ class FakeClaudeProcess implements AsyncDisposable {
 
   /** The exit, bounded, without stopping the process. */
   waitForExit(): Promise<ClaudeExit> {
-    return withDeadline(this.process.exited, "the exit");
+    return withDeadline(this.process.exited, { what: "the exit", ms: WAIT_MS });
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -378,7 +366,7 @@ Deno.test("ClaudeProcess.stop() ends an idle process through stdin EOF", async (
   // SIGTERM would give 143; code 0 means the process left on EOF.
   const exit = await withDeadline(
     claude.process.stop({ graceMs: STOP_GRACE_MS }),
-    "stop()",
+    { what: "stop()", ms: WAIT_MS },
   );
   assert.deepEqual(exit, { code: 0, signal: null, stderrTail: "" });
   assert.equal(claude.process.isAlive, false);
@@ -414,7 +402,7 @@ Deno.test("ClaudeProcess.stop() SIGKILLs a process that ignores SIGTERM", async 
   await claude.waitForEvent("init");
   const exit = await withDeadline(
     claude.process.stop({ graceMs: 500 }),
-    "stop()",
+    { what: "stop()", ms: WAIT_MS },
   );
   assert.deepEqual(exit, { code: null, signal: "SIGKILL", stderrTail: "" });
   assert.equal(claude.process.isAlive, false);

@@ -13,6 +13,7 @@ import {
   type UserRef,
 } from "./fake_bot_api.ts";
 import { ManualClock } from "./manual_clock.ts";
+import { pollUntil } from "./wait.ts";
 
 /** The token the harness's bots use. */
 export const TEST_TOKEN = "123456:TEST-token-abcdefghijklmnopqrstuvwxyz";
@@ -201,25 +202,12 @@ export class BotHarness implements AsyncDisposable {
   }
 
   /** Polls `probe` every 10 ms until it returns a truthy value; bounded by timeoutMs. */
-  async until<T>(
-    probe: () =>
-      | T
-      | undefined
-      | null
-      | false
-      | Promise<T | undefined | null | false>,
+  until<T>(
+    probe: Parameters<typeof pollUntil<T>>[0],
     description: string,
     timeoutMs = 10_000,
   ): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const value = await probe();
-      if (value) return value;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    throw new Error(
-      `Timed out after ${timeoutMs} ms waiting for ${description}`,
-    );
+    return pollUntil(probe, { description, timeoutMs });
   }
 
   /** Waits until no turn runs or waits in the chat and every reply is delivered. */

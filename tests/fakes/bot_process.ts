@@ -11,6 +11,7 @@ import { findMarkedProcesses, terminateProcesses } from "../../process_tree.ts";
 import { type ClaudeStart, OWNER_ID, TEST_TOKEN } from "./bot_harness.ts";
 import { createFakeClaudeBin } from "./claude_bin.ts";
 import { FakeBotApi, type FakeMessage } from "./fake_bot_api.ts";
+import { pollUntil } from "./wait.ts";
 
 const REPO_DIR = fileURLToPath(new URL("../..", import.meta.url));
 /** SHUTDOWN_GRACE_SECONDS of every sandbox bot unless overridden, in ms. */
@@ -22,27 +23,12 @@ export const WAIT_MS = 15_000;
  * Polls `probe` every 20 ms until it returns a truthy value; fails after
  * `timeoutMs` with `describe()`, which runs then, so it can show late state.
  */
-export async function waitUntil<T>(
-  probe: () =>
-    | T
-    | undefined
-    | null
-    | false
-    | Promise<T | undefined | null | false>,
+export function waitUntil<T>(
+  probe: Parameters<typeof pollUntil<T>>[0],
   describe: () => string,
   timeoutMs = WAIT_MS,
 ): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  while (true) {
-    const value = await probe();
-    if (value) return value;
-    if (performance.now() > deadline) {
-      throw new Error(
-        `Timed out after ${timeoutMs} ms waiting for ${describe()}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  return pollUntil(probe, { description: describe, timeoutMs, everyMs: 20 });
 }
 
 /** Resolves with `promise` or undefined once `ms` passed; leaves no timer behind. */
