@@ -525,10 +525,12 @@ export class SessionManager {
     const final: TurnOutcome = outcome.kind === "stale_resume"
       ? { kind: "cancelled" }
       : outcome;
+    // The chat hears "done" first: the answer need not wait for the record's
+    // write, and once the session shows idle its reply already knows.
+    sink.update({ type: "done", outcome: final });
     if (final.kind !== "cancelled") {
       await this.#lock.run(session.id, () => this.#finishTurn(session, final));
     }
-    sink.update({ type: "done", outcome: final });
     return final;
   }
 
