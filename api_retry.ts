@@ -4,7 +4,7 @@
 // need unscoped --allow-env, hence this small replacement.
 
 import { HttpError, type Transformer } from "grammy";
-import { systemClock } from "./idle_timer.ts";
+import { systemClock } from "./clock.ts";
 
 /** Dependencies and limits of {@linkcode retryTransformer}. */
 export interface RetryOptions {

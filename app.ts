@@ -4,7 +4,7 @@ import { retryTransformer } from "./api_retry.ts";
 import { COMMANDS, registerCommands } from "./commands.ts";
 import type { Config } from "./config.ts";
 import { describeError } from "./error_text.ts";
-import { type Clock, systemClock } from "./idle_timer.ts";
+import { type Clock, systemClock } from "./clock.ts";
 import { InboundJournal } from "./journal.ts";
 import { Outbox } from "./outbox.ts";
 import { loadPersonas } from "./personas.ts";

@@ -2,7 +2,7 @@
 // with Allow / Deny / Always allow buttons; the decision goes back to Claude.
 import type { Api } from "grammy";
 import { humanDuration, truncate } from "./format.ts";
-import type { Clock } from "./idle_timer.ts";
+import type { Clock } from "./clock.ts";
 import type { Outbox } from "./outbox.ts";
 import { escapeHtml } from "./render.ts";
 import type { SessionManager } from "./sessions.ts";

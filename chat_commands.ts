@@ -2,7 +2,7 @@
 // the chat's sessions, answer in Telegram HTML. Errors are left to the caller.
 import { PERMISSION_MODES } from "./config.ts";
 import { humanDuration, truncate, usd } from "./format.ts";
-import type { Clock } from "./idle_timer.ts";
+import type { Clock } from "./clock.ts";
 import { type Persona, resolvePersona } from "./personas.ts";
 import { escapeHtml } from "./render.ts";
 import {

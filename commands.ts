@@ -6,7 +6,7 @@ import { APPROVAL_PREFIX, Approvals } from "./approvals.ts";
 import { ChatCommands } from "./chat_commands.ts";
 import { describeError, errorText } from "./error_text.ts";
 import { truncate } from "./format.ts";
-import type { Clock } from "./idle_timer.ts";
+import type { Clock } from "./clock.ts";
 import { RETRY_PREFIX, TurnIntake } from "./intake.ts";
 import type { InboundJournal, JournalInput } from "./journal.ts";
 import type { Outbox } from "./outbox.ts";

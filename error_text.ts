@@ -3,7 +3,7 @@
 import { GrammyError, HttpError } from "grammy";
 import { AtomicWriteError } from "./atomic_file.ts";
 import { humanDuration, truncate, usd } from "./format.ts";
-import type { Clock } from "./idle_timer.ts";
+import type { Clock } from "./clock.ts";
 import { FileDownloadError, FileTooLargeError } from "./intake.ts";
 import { PersonasFileError } from "./personas.ts";
 import { escapeHtml } from "./render.ts";

@@ -1,52 +1,6 @@
 // Counts down a session's idle time after Claude finishes a turn, on an
 // injectable clock so tests never wait for real time.
-
-/** Time source; production wraps Date.now/setTimeout, tests advance by hand. */
-export interface Clock {
-  now(): number;
-  /** Runs `fn` after `ms`; the returned function cancels it. */
-  after(ms: number, fn: () => void): () => void;
-}
-
-/** Longest delay `setTimeout` honours; larger ones overflow and fire at once. */
-export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-
-/** The raw timer pair that {@linkcode chainTimeouts} schedules on. */
-export interface TimeoutFunctions<Handle> {
-  setTimeout(fn: () => void, ms: number): Handle;
-  clearTimeout(handle: Handle): void;
-}
-
-/**
- * Builds a {@linkcode Clock.after} on raw timers that honours any delay by
- * chaining timeouts of at most {@linkcode MAX_TIMEOUT_MS}.
- *
- * @param timers the `setTimeout`/`clearTimeout` pair to schedule on; tests pass fakes.
- */
-export function chainTimeouts<Handle>(
-  timers: TimeoutFunctions<Handle>,
-): Clock["after"] {
-  return (ms, fn) => {
-    let remainingMs = ms;
-    let handle: Handle;
-    const schedule = () => {
-      const chunkMs = Math.min(remainingMs, MAX_TIMEOUT_MS);
-      remainingMs -= chunkMs;
-      handle = timers.setTimeout(remainingMs > 0 ? schedule : fn, chunkMs);
-    };
-    schedule();
-    return () => timers.clearTimeout(handle);
-  };
-}
-
-/** The real clock. */
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  after: chainTimeouts<ReturnType<typeof setTimeout>>({
-    setTimeout: (fn, ms) => setTimeout(fn, ms),
-    clearTimeout: (handle) => clearTimeout(handle),
-  }),
-};
+import type { Clock } from "./clock.ts";
 
 /** Fires `onIdle` once `timeoutMs` has passed since the last `start()` with no `stop()` in between. */
 export class IdleTimer {

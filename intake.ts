@@ -4,7 +4,7 @@ import type { Api } from "grammy";
 import type { Approvals } from "./approvals.ts";
 import { chatApi, DraftSupport } from "./chat_api.ts";
 import { truncate } from "./format.ts";
-import type { Clock } from "./idle_timer.ts";
+import type { Clock } from "./clock.ts";
 import { saveToInbox } from "./inbox.ts";
 import type { InboundJournal, JournalEntry } from "./journal.ts";
 import { KeyedLock } from "./lock.ts";

@@ -2,7 +2,7 @@
 // outbox: a live preview (a draft, or a message edited in place) and the
 // verbose tool log, which continues in a new message when one is full.
 import type { Answer } from "./answer.ts";
-import type { Clock } from "./idle_timer.ts";
+import type { Clock } from "./clock.ts";
 import type { Outbox } from "./outbox.ts";
 import { htmlToPlainText } from "./render.ts";
 import { splitHtml } from "./split.ts";

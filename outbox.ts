@@ -1,7 +1,7 @@
 // Queues Bot API calls per chat and paces them under Telegram's flood limits
 // (about one message per second per chat, 30 per second per bot).
 
-import type { Clock } from "./idle_timer.ts";
+import type { Clock } from "./clock.ts";
 
 /** Dependencies and limits of an {@linkcode Outbox}. */
 export interface OutboxOptions {

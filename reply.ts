@@ -3,7 +3,7 @@
 // tool log, then the final answer.
 import { answerMessages, footerHtml } from "./answer.ts";
 import { humanDuration } from "./format.ts";
-import type { Clock } from "./idle_timer.ts";
+import type { Clock } from "./clock.ts";
 import { type ChatApi, LiveView } from "./live_view.ts";
 import type { Outbox } from "./outbox.ts";
 import { escapeHtml, renderMarkdown } from "./render.ts";

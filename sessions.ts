@@ -1,7 +1,8 @@
 // Session registry and lifecycle: named sessions per chat, one Claude process
 // per live session, serialised turns, idle suspend and transparent resume.
 import { join } from "node:path";
-import { type Clock, IdleTimer } from "./idle_timer.ts";
+import type { Clock } from "./clock.ts";
+import { IdleTimer } from "./idle_timer.ts";
 import { KeyedLock } from "./lock.ts";
 import {
   BudgetExceededError,

@@ -1,7 +1,7 @@
 // One turn of a session: what the user sent, what the chat side hears while
 // Claude works on it, and the record the session manager keeps of the turn
 // in flight (its stall watch, interrupt flag and end).
-import type { Clock } from "./idle_timer.ts";
+import type { Clock } from "./clock.ts";
 import type { ClaudeEvent, ContentBlock } from "./stream_json.ts";
 import type { ClaudeExit, ClaudeStartError } from "./subprocess.ts";
 

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { type App, createApp } from "../app.ts";
 import { parseConfig } from "../config.ts";
-import { systemClock } from "../idle_timer.ts";
+import { systemClock } from "../clock.ts";
 import { findMarkedProcesses, terminateProcesses } from "../process_tree.ts";
 import { createFakeClaudeBin } from "../tests/fakes/claude_bin.ts";
 import { FakeBotApi } from "../tests/fakes/fake_bot_api.ts";

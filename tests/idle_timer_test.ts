@@ -1,15 +1,8 @@
-// Tests for idle_timer.ts: countdown semantics on a manual clock, and the
-// timeout chaining that lets the system clock wait for days.
+// Tests for idle_timer.ts: countdown semantics on a manual clock.
 
 import assert from "node:assert/strict";
-import {
-  chainTimeouts,
-  IdleTimer,
-  MAX_TIMEOUT_MS,
-  systemClock,
-} from "../idle_timer.ts";
+import { IdleTimer } from "../idle_timer.ts";
 import { ManualClock } from "./fakes/manual_clock.ts";
-
 function makeTimer(timeoutMs = 1_000, startMs = 0) {
   const clock = new ManualClock(startMs);
   const fired: number[] = [];
@@ -172,92 +165,4 @@ Deno.test("IdleTimer waits for days on a manual clock", () => {
   assert.deepEqual(fired, []);
   clock.advance(1);
   assert.deepEqual(fired, [days]);
-});
-
-/** Raw timers whose pending timeouts the test fires by hand. */
-function makeFakeTimeouts() {
-  const pending = new Map<number, { fn: () => void; ms: number }>();
-  const requestedMs: number[] = [];
-  let nextHandle = 1;
-  return {
-    pending,
-    requestedMs,
-    timers: {
-      setTimeout(fn: () => void, ms: number): number {
-        requestedMs.push(ms);
-        pending.set(nextHandle, { fn, ms });
-        return nextHandle++;
-      },
-      clearTimeout(handle: number): void {
-        pending.delete(handle);
-      },
-    },
-    /** Fires the only pending timeout. */
-    fireOnly(): void {
-      assert.equal(pending.size, 1);
-      const [[handle, { fn }]] = pending;
-      pending.delete(handle);
-      fn();
-    },
-  };
-}
-
-Deno.test("chainTimeouts()", async (t) => {
-  await t.step("uses one timeout for short delays", () => {
-    const fake = makeFakeTimeouts();
-    let fired = 0;
-    chainTimeouts(fake.timers)(5_000, () => fired++);
-    assert.deepEqual(fake.requestedMs, [5_000]);
-    fake.fireOnly();
-    assert.equal(fired, 1);
-    assert.equal(fake.pending.size, 0);
-  });
-
-  await t.step("uses one timeout at exactly the limit", () => {
-    const fake = makeFakeTimeouts();
-    let fired = 0;
-    chainTimeouts(fake.timers)(MAX_TIMEOUT_MS, () => fired++);
-    fake.fireOnly();
-    assert.deepEqual(fake.requestedMs, [MAX_TIMEOUT_MS]);
-    assert.equal(fired, 1);
-  });
-
-  await t.step("chains timeouts beyond the limit", () => {
-    const fake = makeFakeTimeouts();
-    let fired = 0;
-    const totalMs = 2 * MAX_TIMEOUT_MS + 123;
-    chainTimeouts(fake.timers)(totalMs, () => fired++);
-    fake.fireOnly();
-    fake.fireOnly();
-    assert.equal(fired, 0);
-    fake.fireOnly();
-    assert.equal(fired, 1);
-    assert.deepEqual(fake.requestedMs, [MAX_TIMEOUT_MS, MAX_TIMEOUT_MS, 123]);
-    assert.ok(fake.requestedMs.every((ms) => ms <= MAX_TIMEOUT_MS));
-    assert.equal(fake.pending.size, 0);
-  });
-
-  await t.step("cancels whichever link is pending", () => {
-    const fake = makeFakeTimeouts();
-    let fired = 0;
-    const cancel = chainTimeouts(fake.timers)(
-      3 * MAX_TIMEOUT_MS,
-      () => fired++,
-    );
-    fake.fireOnly();
-    assert.equal(fake.pending.size, 1);
-    cancel();
-    assert.equal(fake.pending.size, 0);
-    assert.equal(fired, 0);
-  });
-});
-
-Deno.test("systemClock.after() runs and cancels real timers", async () => {
-  const cancelled = systemClock.after(MAX_TIMEOUT_MS * 2, () => {
-    assert.fail("cancelled timer fired");
-  });
-  cancelled();
-  const before = systemClock.now();
-  await new Promise<void>((resolve) => systemClock.after(0, resolve));
-  assert.ok(systemClock.now() >= before);
 });

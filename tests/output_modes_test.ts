@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { systemClock } from "../idle_timer.ts";
+import { systemClock } from "../clock.ts";
 import type { OutputMode } from "../turn.ts";
 import { BotHarness, OWNER_ID } from "./fakes/bot_harness.ts";
 import type { UserRef } from "./fakes/fake_bot_api.ts";

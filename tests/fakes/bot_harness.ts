@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import { type App, createApp } from "../../app.ts";
 import { parseConfig } from "../../config.ts";
-import type { Clock } from "../../idle_timer.ts";
+import type { Clock } from "../../clock.ts";
 import { findMarkedProcesses, terminateProcesses } from "../../process_tree.ts";
 import { createFakeClaudeBin } from "./claude_bin.ts";
 import {

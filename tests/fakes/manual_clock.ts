@@ -1,6 +1,6 @@
 // A fake Clock for tests: time moves only when the test advances it.
 
-import type { Clock } from "../../idle_timer.ts";
+import type { Clock } from "../../clock.ts";
 
 interface Scheduled {
   atMs: number;
