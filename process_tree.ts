@@ -2,20 +2,25 @@
 // procps `ps` and the `kill` binary: Deno demands -A for any read of /proc and
 // unscoped --allow-run for Deno.kill on a pid it did not spawn.
 
-import { setTimeout as delay } from "node:timers/promises";
+import { type Clock, sleep } from "./clock.ts";
+import { runCommand, type SpawnFn } from "./spawner.ts";
 
 /** The environment variable naming the bot instance and session in every Claude process (and, by inheritance, every tool process). */
 export const MARKER_ENV = "CLAUDE_TELEGRAM_MARKER";
 
-/** A live process carrying MARKER_ENV in its environment. */
-export interface MarkedProcess {
+/** One process, told apart from a later one that reuses its pid by its start time. */
+export interface ProcessIdentity {
   pid: number;
+  /** as `ps -o lstart=` prints it; see ProcessTable.startTime */
+  startTime: string;
+}
+
+/** A live process carrying MARKER_ENV in its environment. */
+export interface MarkedProcess extends ProcessIdentity {
   /** argv joined by spaces, as ps prints it */
   args: string;
   /** value of MARKER_ENV */
   marker: string;
-  /** as `ps -o lstart=` prints it; see processStartTime */
-  startTime: string;
 }
 
 /** Bounds every ps and kill run; both normally finish in milliseconds. */
@@ -60,93 +65,185 @@ interface ProcessStatus {
   args: string;
 }
 
-/**
- * Lists live processes whose environment has MARKER_ENV equal to `marker` or,
- * with `{ prefix: true }`, starting with it. Excludes Deno.pid and zombies.
- * Only processes whose environment ps may read (same user, or any as root)
- * can match.
- * @throws {TypeError} when `marker` is empty or contains whitespace
- */
-export async function findMarkedProcesses(
-  marker: string,
-  options: { prefix?: boolean } = {},
-): Promise<MarkedProcess[]> {
-  if (marker === "" || /\s/.test(marker)) {
-    throw new TypeError(`Cannot find marked processes: bad marker "${marker}"`);
+/** Finds and stops processes through `ps` and `kill`, spawned by the injected spawner. */
+export class ProcessTable {
+  #spawn: SpawnFn;
+  #clock: Clock;
+
+  constructor(options: { spawn: SpawnFn; clock: Clock }) {
+    this.#spawn = options.spawn;
+    this.#clock = options.clock;
   }
-  const matches = (value: string) =>
-    options.prefix ? value.startsWith(marker) : value === marker;
-  // `ps e` appends the environment to argv without a separator, so a second
-  // run without `e` tells where argv ends; only the suffix is environment.
-  let withEnv = parseArgsLines(await runPs(["axeww", "-o", "pid=,args="]));
-  const found: MarkedProcess[] = [];
-  for (let attempt = 1; attempt <= SNAPSHOT_ATTEMPTS; attempt++) {
-    const candidates = [...withEnv].filter(([pid, line]) =>
-      pid !== Deno.pid && line.includes(`${MARKER_ENV}=`)
-    ).map(([pid]) => pid);
-    if (candidates.length === 0) break;
-    const changed: number[] = [];
-    for (const info of await readStatuses(candidates)) {
-      if (hasExited(info)) continue;
-      const line = withEnv.get(info.pid) ?? "";
-      if (line !== info.args && !line.startsWith(`${info.args} `)) {
-        // It exec'd (or its pid was reused) between the two ps runs.
-        changed.push(info.pid);
-        continue;
-      }
-      const value = MARKER_PATTERN.exec(line.slice(info.args.length))?.[1];
-      if (value !== undefined && matches(value)) {
-        const { pid, args, startTime } = info;
-        found.push({ pid, args, marker: value, startTime });
-      }
+
+  /**
+   * Lists live processes whose environment has MARKER_ENV equal to `marker`
+   * or, with `{ prefix: true }`, starting with it. Excludes Deno.pid and
+   * zombies. Only processes whose environment ps may read (same user, or any
+   * as root) can match.
+   * @throws {TypeError} when `marker` is empty or contains whitespace
+   */
+  async findMarked(
+    marker: string,
+    options: { prefix?: boolean } = {},
+  ): Promise<MarkedProcess[]> {
+    if (marker === "" || /\s/.test(marker)) {
+      throw new TypeError(
+        `Cannot find marked processes: bad marker "${marker}"`,
+      );
     }
-    if (changed.length === 0) break;
-    withEnv = parseArgsLines(
-      await runPs(["eww", "-o", "pid=,args=", "-p", changed.join(",")]),
+    const matches = (value: string) =>
+      options.prefix ? value.startsWith(marker) : value === marker;
+    // `ps e` appends the environment to argv without a separator, so a second
+    // run without `e` tells where argv ends; only the suffix is environment.
+    let withEnv = parseArgsLines(
+      await this.#ps(["axeww", "-o", "pid=,args="]),
     );
+    const found: MarkedProcess[] = [];
+    for (let attempt = 1; attempt <= SNAPSHOT_ATTEMPTS; attempt++) {
+      const candidates = [...withEnv].filter(([pid, line]) =>
+        pid !== Deno.pid && line.includes(`${MARKER_ENV}=`)
+      ).map(([pid]) => pid);
+      if (candidates.length === 0) break;
+      const changed: number[] = [];
+      for (const info of await this.#statuses(candidates)) {
+        if (hasExited(info)) continue;
+        const line = withEnv.get(info.pid) ?? "";
+        if (line !== info.args && !line.startsWith(`${info.args} `)) {
+          // It exec'd (or its pid was reused) between the two ps runs.
+          changed.push(info.pid);
+          continue;
+        }
+        const value = MARKER_PATTERN.exec(line.slice(info.args.length))?.[1];
+        if (value !== undefined && matches(value)) {
+          const { pid, args, startTime } = info;
+          found.push({ pid, args, marker: value, startTime });
+        }
+      }
+      if (changed.length === 0) break;
+      withEnv = parseArgsLines(
+        await this.#ps(["eww", "-o", "pid=,args=", "-p", changed.join(",")]),
+      );
+    }
+    return found;
   }
-  return found;
-}
 
-/**
- * Start time of a live process as `ps -o lstart=` prints it, or undefined when it is gone.
- * @throws {RangeError} when `pid` is not a positive integer
- */
-export async function processStartTime(
-  pid: number,
-): Promise<string | undefined> {
-  assertPid(pid);
-  const [info] = await readStatuses([pid]);
-  return info === undefined || hasExited(info) ? undefined : info.startTime;
-}
+  /**
+   * Start time of a live process as `ps -o lstart=` prints it, or undefined
+   * when it is gone.
+   * @throws {RangeError} when `pid` is not a positive integer
+   */
+  async startTime(pid: number): Promise<string | undefined> {
+    assertPid(pid);
+    const [info] = await this.#statuses([pid]);
+    return info === undefined || hasExited(info) ? undefined : info.startTime;
+  }
 
-/**
- * Sends SIGTERM to the pids, waits up to graceMs for them to exit (polling ps,
- * bounded), then SIGKILLs the rest and waits (bounded) until they are gone.
- * Resolves to the pids that needed SIGKILL.
- * @throws {RangeError} when a pid is not a positive integer (kill would read
- * 0 and -1 as process groups) or graceMs is negative or not finite
- * @throws {UnkillableProcessesError} when some outlive SIGKILL for 5 s
- */
-export async function terminateProcesses(
-  pids: number[],
-  options: { graceMs: number },
-): Promise<number[]> {
-  pids.forEach(assertPid);
-  if (!Number.isFinite(options.graceMs) || options.graceMs < 0) {
-    throw new RangeError(
-      `Cannot terminate processes: bad graceMs ${options.graceMs}`,
+  /**
+   * Sends SIGTERM to the processes, waits up to graceMs for them to exit
+   * (polling ps, bounded), then SIGKILLs the rest and waits (bounded) until
+   * they are gone. Before each signal a process's start time is read again:
+   * one whose pid now names a newer process is left alone. Resolves to the
+   * pids that needed SIGKILL.
+   * @throws {RangeError} when a pid is not a positive integer (kill would read
+   * 0 and -1 as process groups) or graceMs is negative or not finite
+   * @throws {UnkillableProcessesError} when some outlive SIGKILL for 5 s
+   */
+  async terminate(
+    targets: readonly ProcessIdentity[],
+    options: { graceMs: number },
+  ): Promise<number[]> {
+    targets.forEach(({ pid }) => assertPid(pid));
+    if (!Number.isFinite(options.graceMs) || options.graceMs < 0) {
+      throw new RangeError(
+        `Cannot terminate processes: bad graceMs ${options.graceMs}`,
+      );
+    }
+    const identities = new Map(targets.map((t) => [t.pid, t.startTime]));
+    const living = await this.#stillThemselves(identities, [
+      ...identities.keys(),
+    ]);
+    if (living.length === 0) return [];
+    await this.#signal("TERM", living);
+    const stubborn = await this.#stillThemselves(
+      identities,
+      await this.#waitForExit(living, options.graceMs),
     );
+    if (stubborn.length === 0) return [];
+    await this.#signal("KILL", stubborn);
+    const unkillable = await this.#waitForExit(stubborn, KILL_WAIT_MS);
+    if (unkillable.length > 0) throw new UnkillableProcessesError(unkillable);
+    return stubborn;
   }
-  if (pids.length === 0) return [];
-  const targets = [...new Set(pids)];
-  await sendSignal("TERM", targets);
-  const stubborn = await waitForExit(targets, options.graceMs);
-  if (stubborn.length === 0) return [];
-  await sendSignal("KILL", stubborn);
-  const unkillable = await waitForExit(stubborn, KILL_WAIT_MS);
-  if (unkillable.length > 0) throw new UnkillableProcessesError(unkillable);
-  return stubborn;
+
+  /** The pids still running with the start time recorded for them. */
+  async #stillThemselves(
+    identities: Map<number, string>,
+    pids: number[],
+  ): Promise<number[]> {
+    if (pids.length === 0) return [];
+    return (await this.#statuses(pids))
+      .filter((info) =>
+        !hasExited(info) && identities.get(info.pid) === info.startTime
+      )
+      .map((info) => info.pid);
+  }
+
+  /** Resolves to the pids still alive when they all exited or `timeoutMs` passed. */
+  async #waitForExit(pids: number[], timeoutMs: number): Promise<number[]> {
+    const deadline = this.#clock.now() + timeoutMs;
+    let pauseMs = FIRST_POLL_MS;
+    let alive = pids;
+    while (true) {
+      alive = (await this.#statuses(alive))
+        .filter((info) => !hasExited(info))
+        .map((info) => info.pid);
+      const remainingMs = deadline - this.#clock.now();
+      if (alive.length === 0 || remainingMs <= 0) return alive;
+      await sleep(this.#clock, Math.min(pauseMs, remainingMs));
+      pauseMs = Math.min(pauseMs * 2, MAX_POLL_MS);
+    }
+  }
+
+  async #signal(signal: "TERM" | "KILL", pids: number[]): Promise<void> {
+    // kill exits non-zero when some pid is already gone, which is what we
+    // want; the poll that follows tells which ones are still alive.
+    await runCommand(this.#spawn, "kill", {
+      args: [`-${signal}`, "--", ...pids.map(String)],
+      timeoutMs: COMMAND_TIMEOUT_MS,
+    });
+  }
+
+  /** Status of those pids that still exist (zombies included). */
+  async #statuses(pids: number[]): Promise<ProcessStatus[]> {
+    const lines = await this.#ps([
+      "ww",
+      "-o",
+      "pid=,stat=,lstart=,args=",
+      "-p",
+      pids.join(","),
+    ]);
+    return lines.map((line) => {
+      const [, pid, stat, startTime, args] = matchPsLine(STATUS_LINE, line);
+      return { pid: Number(pid), stat, startTime, args };
+    });
+  }
+
+  /** Output lines of ps, untrimmed: trailing spaces can belong to argv. */
+  async #ps(args: string[]): Promise<string[]> {
+    const { code, stdout, stderr } = await runCommand(this.#spawn, "ps", {
+      args,
+      env: PS_ENV,
+      timeoutMs: COMMAND_TIMEOUT_MS,
+    });
+    const errorText = stderr.trim();
+    // ps exits 1 in silence when no pid given with -p exists.
+    if (code !== 0 && !(code === 1 && errorText === "")) {
+      throw new Error(
+        `Cannot list processes: ps exited with code ${code}: ${errorText}`,
+      );
+    }
+    return stdout.split("\n").filter((line) => line !== "");
+  }
 }
 
 function assertPid(pid: number): void {
@@ -157,52 +254,6 @@ function assertPid(pid: number): void {
 
 function hasExited(info: ProcessStatus): boolean {
   return info.stat.startsWith("Z") || info.stat.startsWith("X");
-}
-
-/** Resolves to the pids still alive when they all exited or `timeoutMs` passed. */
-async function waitForExit(
-  pids: number[],
-  timeoutMs: number,
-): Promise<number[]> {
-  const deadline = performance.now() + timeoutMs;
-  let pauseMs = FIRST_POLL_MS;
-  let alive = pids;
-  while (true) {
-    alive = (await readStatuses(alive))
-      .filter((info) => !hasExited(info))
-      .map((info) => info.pid);
-    const remainingMs = deadline - performance.now();
-    if (alive.length === 0 || remainingMs <= 0) return alive;
-    await delay(Math.min(pauseMs, remainingMs));
-    pauseMs = Math.min(pauseMs * 2, MAX_POLL_MS);
-  }
-}
-
-async function sendSignal(signal: "TERM" | "KILL", pids: number[]) {
-  // kill exits non-zero when some pid is already gone, which is what we want;
-  // the poll that follows tells which ones are still alive.
-  await new Deno.Command("kill", {
-    args: [`-${signal}`, "--", ...pids.map(String)],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-    signal: AbortSignal.timeout(COMMAND_TIMEOUT_MS),
-  }).output();
-}
-
-/** Status of those pids that still exist (zombies included). */
-async function readStatuses(pids: number[]): Promise<ProcessStatus[]> {
-  const lines = await runPs([
-    "ww",
-    "-o",
-    "pid=,stat=,lstart=,args=",
-    "-p",
-    pids.join(","),
-  ]);
-  return lines.map((line) => {
-    const [, pid, stat, startTime, args] = matchPsLine(STATUS_LINE, line);
-    return { pid: Number(pid), stat, startTime, args };
-  });
 }
 
 function parseArgsLines(lines: string[]): Map<number, string> {
@@ -219,26 +270,4 @@ function matchPsLine(pattern: RegExp, line: string): RegExpExecArray {
     throw new SyntaxError(`Cannot parse ps output: unexpected line "${line}"`);
   }
   return match;
-}
-
-/** Output lines of ps, untrimmed: trailing spaces can belong to argv. */
-async function runPs(args: string[]): Promise<string[]> {
-  const { code, stdout, stderr } = await new Deno.Command("ps", {
-    args,
-    env: PS_ENV,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(COMMAND_TIMEOUT_MS),
-  }).output();
-  const errorText = new TextDecoder().decode(stderr).trim();
-  // ps exits 1 in silence when no pid given with -p exists.
-  if (code !== 0 && !(code === 1 && errorText === "")) {
-    throw new Error(
-      `Cannot list processes: ps exited with code ${code}: ${errorText}`,
-    );
-  }
-  return new TextDecoder().decode(stdout).split("\n").filter((line) =>
-    line !== ""
-  );
 }

@@ -2,14 +2,10 @@
 // instance left behind (a crash or SIGKILL of the bot orphans them).
 
 import { basename } from "node:path";
-import { findMarkedProcesses, terminateProcesses } from "./process_tree.ts";
+import type { ProcessIdentity, ProcessTable } from "./process_tree.ts";
 
 /** A Claude process the bot recorded for a session (pid and ps start time at spawn). */
-export interface RecordedProcess {
-  pid: number;
-  /** as processStartTime returned it at spawn */
-  startTime: string;
-}
+export type RecordedProcess = ProcessIdentity;
 
 /** What reapOrphans did, counted in processes. */
 export interface ReapReport {
@@ -29,20 +25,22 @@ export interface ReapReport {
  * @param options.claudeBin CLAUDE_BIN as configured; it tells Claude processes from tool processes in the report
  * @param options.recorded the Claude processes the earlier run recorded
  * @throws {TypeError} when `instanceId` is empty or contains whitespace or ":"
- * @throws {UnkillableProcessesError} when some outlive SIGKILL (see terminateProcesses)
+ * @param options.processes finds and stops processes (ps and kill)
+ * @throws {UnkillableProcessesError} when some outlive SIGKILL (see ProcessTable.terminate)
  */
 export async function reapOrphans(options: {
+  processes: ProcessTable;
   instanceId: string;
   claudeBin: string;
   recorded: RecordedProcess[];
   graceMs: number;
 }): Promise<ReapReport> {
-  const { instanceId, claudeBin, recorded, graceMs } = options;
+  const { processes, instanceId, claudeBin, recorded, graceMs } = options;
   // A ":" or space would let the prefix reach markers of another instance.
   if (instanceId === "" || /[\s:]/.test(instanceId)) {
     throw new TypeError(`Cannot reap orphans: bad instanceId "${instanceId}"`);
   }
-  const candidates = await findMarkedProcesses(`${instanceId}:`, {
+  const candidates = await processes.findMarked(`${instanceId}:`, {
     prefix: true,
   });
   const recordedStartTimes = new Map(
@@ -52,7 +50,7 @@ export async function reapOrphans(options: {
   const orphans = candidates.filter(({ pid, startTime }) =>
     (recordedStartTimes.get(pid) ?? startTime) === startTime
   );
-  await terminateProcesses(orphans.map(({ pid }) => pid), { graceMs });
+  await processes.terminate(orphans, { graceMs });
   // A recorded pid with a matching start time is the Claude we started,
   // whatever its command line shows (a wrapper may have exec'd node).
   const claude =

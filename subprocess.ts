@@ -1,12 +1,10 @@
 // One Claude Code CLI process in long-lived stream-json mode: spawn, write
-// turns, parse events, stop (close stdin → SIGTERM → SIGKILL, then stragglers).
+// turns, yield parsed events as a stream, stop (close stdin → SIGTERM →
+// SIGKILL, then stragglers).
+import { type Clock, settlesWithin } from "./clock.ts";
 import { TextLineStream } from "./line_stream.ts";
-import {
-  findMarkedProcesses,
-  MARKER_ENV,
-  processStartTime,
-  terminateProcesses,
-} from "./process_tree.ts";
+import { MARKER_ENV, type ProcessTable } from "./process_tree.ts";
+import type { SpawnFn } from "./spawner.ts";
 import {
   type ClaudeEvent,
   type ContentBlock,
@@ -40,12 +38,6 @@ export type PermissionDecision =
   | { behavior: "allow"; updatedInput: Record<string, unknown> }
   | { behavior: "deny"; message: string };
 
-/** Spawns a child; shaped like `new Deno.Command(bin, options).spawn()`. */
-export type SpawnFn = (
-  bin: string,
-  options: Deno.CommandOptions,
-) => Deno.ChildProcess;
-
 /** Claude could not be started at all. */
 export class ClaudeStartError extends Error {
   override name = "ClaudeStartError";
@@ -69,7 +61,7 @@ export class ClaudeExitedError extends Error {
   }
 }
 
-/** What a ClaudeProcess needs; `spawn` and `log` are injectable for tests. */
+/** What a ClaudeProcess is and needs: its command, and the injected capabilities. */
 export interface ClaudeProcessOptions {
   bin: string;
   cwd: string;
@@ -78,10 +70,23 @@ export interface ClaudeProcessOptions {
   settings: ClaudeSettings;
   /** Value of MARKER_ENV for this process and the tools it starts. */
   marker: string;
-  onEvent: (event: ClaudeEvent) => void;
-  spawn?: SpawnFn;
+  spawn: SpawnFn;
+  clock: Clock;
+  /** Finds and stops the tool processes Claude leaves behind. */
+  processes: ProcessTable;
+  /** Wraps the command line (the sandbox); the default runs it as it is. */
+  wrap?: CommandWrapper;
   log?: (message: string) => void;
 }
+
+/** A command line: the program and its arguments. */
+export interface CommandLine {
+  bin: string;
+  args: string[];
+}
+
+/** Turns Claude's command line into the one to run (e.g. inside a sandbox). */
+export type CommandWrapper = (command: CommandLine) => CommandLine;
 
 /** The CLI writes its session file ~50 ms after `result`; a kill before that loses the turn. */
 const FLUSH_AFTER_RESULT_MS = 150;
@@ -127,32 +132,17 @@ export function claudeArgs(settings: ClaudeSettings): string[] {
   return args;
 }
 
-function defaultSpawn(bin: string, options: Deno.CommandOptions) {
-  return new Deno.Command(bin, options).spawn();
-}
-
-/** Resolves after `ms` or when `promise` settles, whichever is first; leaves no timer behind. */
-async function settlesWithin(
-  promise: Promise<unknown>,
-  ms: number,
-): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), Math.max(0, ms));
-  });
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** One running Claude Code CLI process. */
 export class ClaudeProcess {
   /** The OS process id. */
   readonly pid: number;
-  /** Settles once the process exited and all its output was handled; never rejects. */
+  /** Settles once the process exited and its stderr was read; never rejects. */
   readonly exited: Promise<ClaudeExit>;
+  /**
+   * Every event Claude prints, in order; closes when its stdout ends (the
+   * process exited). One reader for the process's whole life: the session.
+   */
+  readonly events: ReadableStream<ClaudeEvent>;
   #child: Deno.ChildProcess;
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #options: ClaudeProcessOptions;
@@ -166,6 +156,10 @@ export class ClaudeProcess {
     this.#options = options;
     this.pid = child.pid;
     this.#writer = child.stdin.getWriter();
+    this.events = child.stdout
+      .pipeThrough(new TextDecoderStream())
+      .pipeThrough(new TextLineStream())
+      .pipeThrough(this.#parser());
     this.exited = this.#watch();
   }
 
@@ -174,10 +168,11 @@ export class ClaudeProcess {
    * @throws {ClaudeStartError} when the binary is missing or not executable
    */
   static start(options: ClaudeProcessOptions): ClaudeProcess {
-    const spawn = options.spawn ?? defaultSpawn;
+    const command = { bin: options.bin, args: claudeArgs(options.settings) };
+    const { bin, args } = options.wrap?.(command) ?? command;
     try {
-      const child = spawn(options.bin, {
-        args: claudeArgs(options.settings),
+      const child = options.spawn(bin, {
+        args,
         cwd: options.cwd,
         clearEnv: true,
         env: { ...options.env, [MARKER_ENV]: options.marker },
@@ -207,7 +202,7 @@ export class ClaudeProcess {
 
   /** The process's start time as `ps` reports it (undefined once it is gone). */
   startTime(): Promise<string | undefined> {
-    return processStartTime(this.pid);
+    return this.#options.processes.startTime(this.pid);
   }
 
   /** Writes one user message; the answer arrives as events ending in `result`. */
@@ -240,18 +235,24 @@ export class ClaudeProcess {
   }
 
   async #stop(graceMs: number): Promise<ClaudeExit> {
-    const deadline = performance.now() + graceMs;
-    const sinceResult = performance.now() - this.#lastResultAt;
+    const { clock, processes } = this.#options;
+    const deadline = clock.now() + graceMs;
+    const sinceResult = clock.now() - this.#lastResultAt;
     if (sinceResult < FLUSH_AFTER_RESULT_MS) {
-      await settlesWithin(this.exited, FLUSH_AFTER_RESULT_MS - sinceResult);
+      await settlesWithin(
+        clock,
+        this.exited,
+        FLUSH_AFTER_RESULT_MS - sinceResult,
+      );
     }
     await this.#writer.close().catch(() => {
       // Already closed or broken pipe: the process is exiting anyway.
     });
     const eofWait = Math.min(EOF_WAIT_MS, graceMs / 2);
-    if (!await settlesWithin(this.exited, eofWait)) {
+    if (!await settlesWithin(clock, this.exited, eofWait)) {
       this.#signal("SIGTERM");
-      if (!await settlesWithin(this.exited, deadline - performance.now())) {
+      const remainingMs = deadline - clock.now();
+      if (!await settlesWithin(clock, this.exited, remainingMs)) {
         this.#options.log?.(
           `Claude process ${this.pid} ignored SIGTERM for ${graceMs} ms: killing it`,
         );
@@ -259,9 +260,9 @@ export class ClaudeProcess {
       }
     }
     const exit = await this.exited;
-    const stragglers = await findMarkedProcesses(this.#options.marker);
+    const stragglers = await processes.findMarked(this.#options.marker);
     if (stragglers.length > 0) {
-      await terminateProcesses(stragglers.map((p) => p.pid), {
+      await processes.terminate(stragglers, {
         graceMs: Math.min(graceMs, STRAGGLER_GRACE_MS),
       });
     }
@@ -288,13 +289,18 @@ export class ClaudeProcess {
   async #watch(): Promise<ClaudeExit> {
     const [status] = await Promise.all([
       this.#child.status,
-      this.#readEvents(),
       this.#readStderr(),
     ]);
     this.#isAlive = false;
     await this.#writer.close().catch(() => {
       // The pipe is gone with the process; closing only releases our end.
     });
+    // Nobody will read a process that never had a turn: release its stdout.
+    if (!this.events.locked) {
+      await this.events.cancel().catch(() => {
+        // Already closed: nothing is held.
+      });
+    }
     return {
       code: status.signal ? null : status.code,
       signal: status.signal,
@@ -302,39 +308,28 @@ export class ClaudeProcess {
     };
   }
 
-  async #readEvents(): Promise<void> {
-    const lines = this.#child.stdout
-      .pipeThrough(new TextDecoderStream())
-      .pipeThrough(new TextLineStream());
-    for await (const line of lines) {
-      if (line.trim() === "") continue;
-      let events: ClaudeEvent[];
-      try {
-        events = parseClaudeLine(line);
-      } catch (error) {
-        if (!(error instanceof SyntaxError)) throw error;
-        this.#options.log?.(
-          `Skipping malformed stream-json line from Claude ${this.pid}: ${
-            line.slice(0, 200)
-          }`,
-        );
-        continue;
-      }
-      for (const event of events) {
-        if (event.type === "result") this.#lastResultAt = performance.now();
+  /** Lines → events; a malformed line is logged and skipped, never fatal. */
+  #parser(): TransformStream<string, ClaudeEvent> {
+    return new TransformStream({
+      transform: (line, controller) => {
+        if (line.trim() === "") return;
         try {
-          this.#options.onEvent(event);
+          for (const event of parseClaudeLine(line)) {
+            if (event.type === "result") {
+              this.#lastResultAt = this.#options.clock.now();
+            }
+            controller.enqueue(event);
+          }
         } catch (error) {
-          // A failing handler must not stop the reading: stdout would fill
-          // up and block Claude, and `exited` would never report the exit.
+          if (!(error instanceof SyntaxError)) throw error;
           this.#options.log?.(
-            `Cannot handle "${event.type}" event of Claude ${this.pid}: ${
-              error instanceof Error ? error.stack : error
+            `Skipping malformed stream-json line from Claude ${this.pid}: ${
+              line.slice(0, 200)
             }`,
           );
         }
-      }
-    }
+      },
+    });
   }
 
   async #readStderr(): Promise<void> {

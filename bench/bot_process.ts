@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { parseConfig } from "../config.ts";
 import { claudeEnvNames, mainRunArgs } from "../launch.ts";
-import { findMarkedProcesses, terminateProcesses } from "../process_tree.ts";
+import { processes } from "../tests/fakes/spare_process.ts";
 import type { FakeBotApi } from "../tests/fakes/fake_bot_api.ts";
 import { BENCH_TOKEN } from "./in_process_bot.ts";
 import { epochMs } from "./epoch.ts";
@@ -124,10 +124,10 @@ export class BotProcess implements AsyncDisposable {
       join(this.#dataDir, "instance-id"),
     ).catch(() => "")).trim();
     if (instanceId) {
-      const leftovers = await findMarkedProcesses(`${instanceId}:`, {
+      const leftovers = await processes.findMarked(`${instanceId}:`, {
         prefix: true,
       });
-      await terminateProcesses(leftovers.map((p) => p.pid), { graceMs: 500 });
+      await processes.terminate(leftovers, { graceMs: 500 });
     }
   }
 

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { type App, createApp } from "../app.ts";
 import { parseConfig } from "../config.ts";
 import { systemClock } from "../clock.ts";
-import { findMarkedProcesses, terminateProcesses } from "../process_tree.ts";
+import { processes } from "../tests/fakes/spare_process.ts";
 import { createFakeClaudeBin } from "../tests/fakes/claude_bin.ts";
 import { FakeBotApi } from "../tests/fakes/fake_bot_api.ts";
 import { type ClaudeLog, readClaudeLog } from "./claude_log.ts";
@@ -123,10 +123,10 @@ export class InProcessBot implements AsyncDisposable {
       await this.app.stop();
       await this.app.outbox.idle();
     } finally {
-      const leftovers = await findMarkedProcesses(`${this.app.instanceId}:`, {
+      const leftovers = await processes.findMarked(`${this.app.instanceId}:`, {
         prefix: true,
       });
-      await terminateProcesses(leftovers.map((p) => p.pid), { graceMs: 500 });
+      await processes.terminate(leftovers, { graceMs: 500 });
       await this.api.close();
       await Deno.remove(this.dir, { recursive: true });
     }

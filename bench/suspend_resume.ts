@@ -4,7 +4,7 @@
 // adds what subprocess.ts does around a real process on those paths (one `ps`
 // for the start time on resume, one `ps` scan for stragglers on stop).
 import { join } from "node:path";
-import { findMarkedProcesses, processStartTime } from "../process_tree.ts";
+import { processes } from "../tests/fakes/spare_process.ts";
 import { SessionManager, type StartProcess } from "../sessions.ts";
 import { SessionStore } from "../store.ts";
 import { ManualClock } from "../tests/fakes/manual_clock.ts";
@@ -116,7 +116,7 @@ class Probe {
       },
       startTime: () =>
         this.#isCheckingProcesses
-          ? processStartTime(Deno.pid)
+          ? processes.startTime(Deno.pid)
           : claude.startTime(),
       sendUserMessage: async (content) => {
         await claude.sendUserMessage(content);
@@ -128,7 +128,7 @@ class Probe {
       stop: async (stopOptions) => {
         const exit = await claude.stop(stopOptions);
         if (this.#isCheckingProcesses) {
-          await findMarkedProcesses(options.marker);
+          await processes.findMarked(options.marker);
         }
         this.#notify("stopped");
         return exit;

@@ -3,8 +3,8 @@
 // talking to the fake Bot API over 127.0.0.1 and spawning the fake claude.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { processStartTime, terminateProcesses } from "../process_tree.ts";
 import { OWNER_ID, TEST_TOKEN } from "./fakes/bot_harness.ts";
+import { processes } from "./fakes/spare_process.ts";
 import {
   BotProcess,
   GRACE_MS,
@@ -21,7 +21,7 @@ const SLACK_MS = 1_500;
 const REPEATED_SIGNAL_MS = 1_200;
 
 async function isAlive(pid: number): Promise<boolean> {
-  return await processStartTime(pid) !== undefined;
+  return await processes.startTime(pid) !== undefined;
 }
 
 /** The pid of the one child of `pid` (the bot under `deno task`). */
@@ -167,8 +167,11 @@ Deno.test("main.ts after kill -9 reaps the orphans at the next start and resumes
   } finally {
     unrelated.kill("SIGKILL");
     await unrelated.status;
-    if (sleepPid !== undefined && await isAlive(sleepPid)) {
-      await terminateProcesses([sleepPid], { graceMs: 0 });
+    const startTime = sleepPid && await processes.startTime(sleepPid);
+    if (sleepPid && startTime) {
+      await processes.terminate([{ pid: sleepPid, startTime }], {
+        graceMs: 0,
+      });
     }
   }
 });

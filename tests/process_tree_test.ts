@@ -1,19 +1,19 @@
 // Tests for process_tree.ts against real processes found through ps.
 
 import assert from "node:assert/strict";
-import {
-  findMarkedProcesses,
-  MARKER_ENV,
-  processStartTime,
-  terminateProcesses,
-} from "../process_tree.ts";
-import { killAll, spawnQuiet } from "./fakes/spare_process.ts";
+import { MARKER_ENV } from "../process_tree.ts";
+import { killAll, processes, spawnQuiet } from "./fakes/spare_process.ts";
+
+/** A live process's identity, as the bot records it at spawn. */
+async function identity(pid: number) {
+  return { pid, startTime: (await processes.startTime(pid)) ?? "gone" };
+}
 
 function markerFor(marker: string): Record<string, string> {
   return { [MARKER_ENV]: marker };
 }
 
-Deno.test("findMarkedProcesses() finds a process by its exact marker", async () => {
+Deno.test("ProcessTable.findMarked() finds a process by its exact marker", async () => {
   const marker = `${crypto.randomUUID()}:1001/default`;
   const marked = spawnQuiet("sleep", ["60"], {
     ...markerFor(marker),
@@ -27,7 +27,7 @@ Deno.test("findMarkedProcesses() finds a process by its exact marker", async () 
     `exec -a "sleep ${MARKER_ENV}=${marker}" sleep 60`,
   ]);
   try {
-    const found = await findMarkedProcesses(marker);
+    const found = await processes.findMarked(marker);
     assert.equal(found.length, 1);
     const [{ args, ...identity }] = found;
     // Deno passes the PATH-resolved binary as argv[0].
@@ -35,14 +35,14 @@ Deno.test("findMarkedProcesses() finds a process by its exact marker", async () 
     assert.deepEqual(identity, {
       pid: marked.pid,
       marker,
-      startTime: await processStartTime(marked.pid),
+      startTime: await processes.startTime(marked.pid),
     });
   } finally {
     await killAll([marked, unmarked, markerInArgs]);
   }
 });
 
-Deno.test("findMarkedProcesses() matches marker prefixes with { prefix: true }", async () => {
+Deno.test("ProcessTable.findMarked() matches marker prefixes with { prefix: true }", async () => {
   const instanceId = crypto.randomUUID();
   const first = spawnQuiet("sleep", ["60"], markerFor(`${instanceId}:1/a`));
   const second = spawnQuiet("sleep", ["60"], markerFor(`${instanceId}:2/b`));
@@ -55,12 +55,12 @@ Deno.test("findMarkedProcesses() matches marker prefixes with { prefix: true }",
     const pidsOf = (found: { pid: number }[]) =>
       found.map(({ pid }) => pid).sort((a, b) => a - b);
     assert.deepEqual(
-      pidsOf(await findMarkedProcesses(`${instanceId}:`, { prefix: true })),
+      pidsOf(await processes.findMarked(`${instanceId}:`, { prefix: true })),
       [first.pid, second.pid].sort((a, b) => a - b),
     );
-    assert.deepEqual(pidsOf(await findMarkedProcesses(`${instanceId}:`)), []);
+    assert.deepEqual(pidsOf(await processes.findMarked(`${instanceId}:`)), []);
     assert.deepEqual(
-      pidsOf(await findMarkedProcesses(`${instanceId}:1/a`)),
+      pidsOf(await processes.findMarked(`${instanceId}:1/a`)),
       [first.pid],
     );
   } finally {
@@ -68,31 +68,33 @@ Deno.test("findMarkedProcesses() matches marker prefixes with { prefix: true }",
   }
 });
 
-Deno.test("findMarkedProcesses() rejects an empty or spaced marker", async () => {
-  await assert.rejects(findMarkedProcesses(""), TypeError);
+Deno.test("ProcessTable.findMarked() rejects an empty or spaced marker", async () => {
+  await assert.rejects(processes.findMarked(""), TypeError);
   await assert.rejects(
-    findMarkedProcesses("a b", { prefix: true }),
+    processes.findMarked("a b", { prefix: true }),
     TypeError,
   );
 });
 
-Deno.test("processStartTime() reads a live process and not a gone one", async () => {
+Deno.test("ProcessTable.startTime() reads a live process and not a gone one", async () => {
   const child = spawnQuiet("sleep", ["60"]);
   let startTime: string | undefined;
   try {
-    startTime = await processStartTime(child.pid);
+    startTime = await processes.startTime(child.pid);
   } finally {
     await killAll([child]);
   }
   assert.match(startTime ?? "", /^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$/);
-  assert.equal(await processStartTime(child.pid), undefined);
+  assert.equal(await processes.startTime(child.pid), undefined);
 });
 
-Deno.test("terminateProcesses() stops a process that exits on SIGTERM", async () => {
+Deno.test("ProcessTable.terminate() stops a process that exits on SIGTERM", async () => {
   const child = spawnQuiet("sleep", ["60"]);
   try {
     assert.deepEqual(
-      await terminateProcesses([child.pid], { graceMs: 5_000 }),
+      await processes.terminate([await identity(child.pid)], {
+        graceMs: 5_000,
+      }),
       [],
     );
     assert.equal((await child.status).signal, "SIGTERM");
@@ -101,7 +103,7 @@ Deno.test("terminateProcesses() stops a process that exits on SIGTERM", async ()
   }
 });
 
-Deno.test("terminateProcesses() SIGKILLs a process ignoring SIGTERM after graceMs", async () => {
+Deno.test("ProcessTable.terminate() SIGKILLs a process ignoring SIGTERM after graceMs", async () => {
   const child = new Deno.Command("bash", {
     // An ignored signal stays ignored across exec, so sleep ignores it too.
     args: ["-c", `trap "" TERM; echo ready; exec sleep 30`],
@@ -114,7 +116,7 @@ Deno.test("terminateProcesses() SIGKILLs a process ignoring SIGTERM after graceM
     const { value } = await stdout.read();
     assert.equal(new TextDecoder().decode(value), "ready\n");
     assert.deepEqual(
-      await terminateProcesses([child.pid], { graceMs: 300 }),
+      await processes.terminate([await identity(child.pid)], { graceMs: 300 }),
       [child.pid],
     );
     assert.equal((await child.status).signal, "SIGKILL");
@@ -124,22 +126,25 @@ Deno.test("terminateProcesses() SIGKILLs a process ignoring SIGTERM after graceM
   }
 });
 
-Deno.test("terminateProcesses() accepts pids that are already gone", async () => {
+Deno.test("ProcessTable.terminate() accepts pids that are already gone", async () => {
   const child = spawnQuiet("true", []);
   await child.status;
-  assert.deepEqual(await terminateProcesses([child.pid], { graceMs: 300 }), []);
-  assert.deepEqual(await terminateProcesses([], { graceMs: 300 }), []);
+  assert.deepEqual(
+    await processes.terminate([await identity(child.pid)], { graceMs: 300 }),
+    [],
+  );
+  assert.deepEqual(await processes.terminate([], { graceMs: 300 }), []);
 });
 
-Deno.test("terminateProcesses() rejects pids kill would read as groups", async () => {
+Deno.test("ProcessTable.terminate() rejects pids kill would read as groups", async () => {
   for (const pid of [0, -1, 1.5]) {
     await assert.rejects(
-      terminateProcesses([pid], { graceMs: 0 }),
+      processes.terminate([{ pid, startTime: "" }], { graceMs: 0 }),
       RangeError,
     );
   }
   await assert.rejects(
-    terminateProcesses([Deno.pid], { graceMs: -1 }),
+    processes.terminate([{ pid: Deno.pid, startTime: "" }], { graceMs: -1 }),
     RangeError,
   );
 });

@@ -2,9 +2,9 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { MARKER_ENV, processStartTime } from "../process_tree.ts";
+import { MARKER_ENV } from "../process_tree.ts";
 import { reapOrphans } from "../reaper.ts";
-import { killAll, spawnQuiet } from "./fakes/spare_process.ts";
+import { killAll, processes, spawnQuiet } from "./fakes/spare_process.ts";
 
 /** A detached `setsid sleep 60` left behind the way Claude's Bash tool leaves one; resolves to its pid. */
 async function spawnOrphanSleep(env: Record<string, string>): Promise<number> {
@@ -22,7 +22,7 @@ async function spawnOrphanSleep(env: Record<string, string>): Promise<number> {
 
 /** SIGKILLs a process we did not spawn, unless its pid now names another process. */
 async function killOrphan(pid: number, startTime: string | undefined) {
-  if (startTime !== undefined && await processStartTime(pid) === startTime) {
+  if (startTime !== undefined && await processes.startTime(pid) === startTime) {
     Deno.kill(pid, "SIGKILL");
   }
 }
@@ -50,16 +50,17 @@ Deno.test("reapOrphans() stops this instance's orphans and spares the rest", asy
     [MARKER_ENV]: `${crypto.randomUUID()}:1001/default`,
   });
   const orphanPid = await spawnOrphanSleep(marker("1001/default"));
-  const orphanStartTime = await processStartTime(orphanPid);
+  const orphanStartTime = await processes.startTime(orphanPid);
   try {
     assert.notEqual(orphanStartTime, undefined);
     const recorded = [
-      { pid: claude.pid, startTime: await processStartTime(claude.pid) },
+      { pid: claude.pid, startTime: await processes.startTime(claude.pid) },
       { pid: claudeWithReusedPid.pid, startTime: "Thu Jan  1 00:00:00 1970" },
-      { pid: unmarked.pid, startTime: await processStartTime(unmarked.pid) },
+      { pid: unmarked.pid, startTime: await processes.startTime(unmarked.pid) },
     ].map(({ pid, startTime }) => ({ pid, startTime: startTime ?? "" }));
 
     const report = await reapOrphans({
+      processes,
       instanceId,
       claudeBin,
       recorded,
@@ -68,9 +69,9 @@ Deno.test("reapOrphans() stops this instance's orphans and spares the rest", asy
 
     assert.deepEqual(report, { claude: 1, tools: 1, spared: 1 });
     assert.equal((await claude.status).signal, "SIGTERM");
-    assert.equal(await processStartTime(orphanPid), undefined);
+    assert.equal(await processes.startTime(orphanPid), undefined);
     for (const survivor of [claudeWithReusedPid, unmarked, otherInstance]) {
-      assert.notEqual(await processStartTime(survivor.pid), undefined);
+      assert.notEqual(await processes.startTime(survivor.pid), undefined);
     }
   } finally {
     await killOrphan(orphanPid, orphanStartTime);
@@ -88,6 +89,7 @@ Deno.test("reapOrphans() counts Claude's Bash tool wrapper as a tool", async () 
   ], { [MARKER_ENV]: `${instanceId}:1001/default` });
   try {
     const report = await reapOrphans({
+      processes,
       instanceId,
       claudeBin: "claude",
       recorded: [],
@@ -102,6 +104,7 @@ Deno.test("reapOrphans() counts Claude's Bash tool wrapper as a tool", async () 
 
 Deno.test("reapOrphans() reports nothing when no orphan is left", async () => {
   const report = await reapOrphans({
+    processes,
     instanceId: crypto.randomUUID(),
     claudeBin: "claude",
     recorded: [],
@@ -114,6 +117,7 @@ Deno.test("reapOrphans() rejects an instanceId that could match other instances"
   for (const instanceId of ["", "a:b", "a b"]) {
     await assert.rejects(
       reapOrphans({
+        processes,
         instanceId,
         claudeBin: "claude",
         recorded: [],

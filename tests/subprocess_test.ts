@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { MARKER_ENV, processStartTime } from "../process_tree.ts";
+import { MARKER_ENV } from "../process_tree.ts";
 import type { ClaudeEvent } from "../stream_json.ts";
 import {
   claudeArgs,
@@ -15,6 +15,7 @@ import {
   type SpawnFn,
 } from "../subprocess.ts";
 import { createFakeClaudeBin } from "./fakes/claude_bin.ts";
+import { processes } from "./fakes/spare_process.ts";
 import { withDeadline } from "./fakes/wait.ts";
 
 // Generous: a cold Deno start of the fake takes well under a second.
@@ -423,10 +424,10 @@ Deno.test("ClaudeProcess.stop() also stops tool processes carrying the marker", 
   const sleepPid = Number(/^sleep pid: (\d+)$/.exec(toolResult.content)?.[1]);
   assert.ok(sleepPid > 0, toolResult.content);
   try {
-    assert.notEqual(await processStartTime(sleepPid), undefined);
+    assert.notEqual(await processes.startTime(sleepPid), undefined);
     await claude.process.stop({ graceMs: STOP_GRACE_MS });
     // Gone, or a zombie waiting for its new parent to reap it.
-    assert.equal(await processStartTime(sleepPid), undefined);
+    assert.equal(await processes.startTime(sleepPid), undefined);
   } finally {
     killIfAlive(sleepPid);
   }

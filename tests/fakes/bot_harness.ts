@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { type App, createApp } from "../../app.ts";
 import { parseConfig } from "../../config.ts";
 import type { Clock } from "../../clock.ts";
-import { findMarkedProcesses, terminateProcesses } from "../../process_tree.ts";
+import { processes } from "./spare_process.ts";
 import { createFakeClaudeBin } from "./claude_bin.ts";
 import {
   FakeBotApi,
@@ -242,10 +242,10 @@ export class BotHarness implements AsyncDisposable {
       await this.app.stop();
       await this.app.outbox.idle();
     } finally {
-      const leftovers = await findMarkedProcesses(`${this.app.instanceId}:`, {
+      const leftovers = await processes.findMarked(`${this.app.instanceId}:`, {
         prefix: true,
       });
-      await terminateProcesses(leftovers.map((p) => p.pid), { graceMs: 500 });
+      await processes.terminate(leftovers, { graceMs: 500 });
       await this.api.close();
       await Deno.remove(this.dir, { recursive: true });
     }

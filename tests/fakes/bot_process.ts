@@ -7,7 +7,7 @@ import { parseConfig } from "../../config.ts";
 import type { JournalEntry } from "../../journal.ts";
 import { claudeEnvNames, mainRunArgs } from "../../launch.ts";
 import { TextLineStream } from "../../line_stream.ts";
-import { findMarkedProcesses, terminateProcesses } from "../../process_tree.ts";
+import { processes } from "./spare_process.ts";
 import { type ClaudeStart, OWNER_ID, TEST_TOKEN } from "./bot_harness.ts";
 import { createFakeClaudeBin } from "./claude_bin.ts";
 import { FakeBotApi, type FakeMessage } from "./fake_bot_api.ts";
@@ -201,10 +201,10 @@ export class Sandbox implements AsyncDisposable {
         join(this.dataDir, "instance-id"),
       ).then((text) => text.trim(), () => undefined);
       if (instanceId) {
-        const leftovers = await findMarkedProcesses(`${instanceId}:`, {
+        const leftovers = await processes.findMarked(`${instanceId}:`, {
           prefix: true,
         });
-        await terminateProcesses(leftovers.map((p) => p.pid), { graceMs: 0 });
+        await processes.terminate(leftovers, { graceMs: 0 });
       }
     } finally {
       await this.api.close();

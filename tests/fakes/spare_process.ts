@@ -1,5 +1,8 @@
 // Real spare processes for the process-tree and reaper tests: started quiet,
 // always killed and reaped by the test that started them.
+import { systemClock } from "../../clock.ts";
+import { ProcessTable } from "../../process_tree.ts";
+import { systemSpawn } from "../../spawner.ts";
 
 /** Spawns `command` with no stdio and exactly `env` added to ours. */
 export function spawnQuiet(
@@ -27,3 +30,9 @@ export async function killAll(children: Deno.ChildProcess[]): Promise<void> {
     await child.status;
   }
 }
+
+/** The real process table, for tests that look processes up through ps. */
+export const processes = new ProcessTable({
+  spawn: systemSpawn,
+  clock: systemClock,
+});
