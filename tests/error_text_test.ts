@@ -1,0 +1,255 @@
+// errorText and describeError: each typed error's short chat reply, the
+// generic reply for the rest, and what reaches the log (never the token).
+import assert from "node:assert/strict";
+import { GrammyError, HttpError } from "grammy";
+import { AtomicWriteError } from "../atomic_file.ts";
+import { describeError, errorText } from "../error_text.ts";
+import { FileDownloadError, FileTooLargeError } from "../intake.ts";
+import { PersonasFileError } from "../personas.ts";
+import {
+  BudgetExceededError,
+  SessionExistsError,
+  SessionNameError,
+  ShuttingDownError,
+  UnknownSessionError,
+} from "../session_errors.ts";
+import { StoreWriteError } from "../store.ts";
+import { ManualClock } from "./fakes/manual_clock.ts";
+
+const TOKEN = "123456:SECRET-token-abcdefghijklmnopqrstuvwxyz";
+const HOST_PATH = "/srv/claude-telegram/data/state/sessions/1001--api.json";
+const GENERIC = "⚠️ Something went wrong; the details are in the bot's log.";
+const FILE_NOT_DELIVERED =
+  "⚠️ Telegram did not deliver the file; please try again.";
+
+/** errorText with a manual clock and a recording log. */
+function reply(error: unknown, options: { nowMs?: number } = {}) {
+  const logs: string[] = [];
+  const text = errorText(error, {
+    clock: new ManualClock(options.nowMs ?? 0),
+    maxUploadBytes: 20 * 1024 * 1024,
+    log: (message) => logs.push(message),
+  });
+  return { text, logs };
+}
+
+function grammyError(
+  method: string,
+  error: { error_code: number; description: string },
+): GrammyError {
+  return new GrammyError(
+    `Call to '${method}' failed!`,
+    { ok: false, ...error },
+    method,
+    // The payload is what a careless log would leak; it holds the token here.
+    { chat_id: 1001, text: `https://api.telegram.org/bot${TOKEN}/getMe` },
+  );
+}
+
+function httpError(method: string): HttpError {
+  const cause = new TypeError(
+    `error sending request for url (https://api.telegram.org/bot${TOKEN}/${method})`,
+  );
+  return new HttpError(`Network request for '${method}' failed!`, cause);
+}
+
+Deno.test("errorText() answers each user error with a short reply and logs nothing", async (t) => {
+  const cases: [string, Error, string][] = [
+    [
+      "SessionNameError",
+      new SessionNameError("../x"),
+      '"../x" is not a valid session name: use 1–32 letters, digits, _ or -.',
+    ],
+    [
+      "UnknownSessionError",
+      new UnknownSessionError("nope"),
+      'There is no session named "nope". /sessions lists them.',
+    ],
+    [
+      "SessionExistsError",
+      new SessionExistsError("api"),
+      "A session named <b>api</b> already exists: /switch api",
+    ],
+    [
+      "ShuttingDownError",
+      new ShuttingDownError(),
+      "The bot is restarting; please send that again in a moment.",
+    ],
+    [
+      "FileTooLargeError",
+      new FileTooLargeError("Cannot accept a file of 30000000 bytes"),
+      "That file is too large: the limit is 20 MB (MAX_UPLOAD_MB).",
+    ],
+  ];
+  for (const [name, error, expected] of cases) {
+    await t.step(name, () => {
+      const { text, logs } = reply(error);
+      assert.equal(text, expected);
+      assert.deepEqual(logs, []);
+    });
+  }
+});
+
+Deno.test("errorText() escapes and shortens a session name it quotes", () => {
+  const { text } = reply(new UnknownSessionError(`<b>${"x".repeat(60)}`));
+  assert.ok(text.startsWith('There is no session named "&lt;b&gt;xxx'), text);
+  assert.ok(!text.includes("<b>"), text);
+  assert.ok(text.includes("x…"), "cut at 40 characters");
+  assert.ok(!text.includes("x".repeat(40)), text);
+});
+
+Deno.test("errorText() tells the spent budget and when it resets", () => {
+  const nowMs = 1_700_000_000_000;
+  const { text, logs } = reply(
+    new BudgetExceededError({
+      spentUsd: 5.25,
+      budgetUsd: 5,
+      resetsAtMs: nowMs + 3 * 3_600_000 + 59 * 60_000,
+    }),
+    { nowMs },
+  );
+  assert.equal(
+    text,
+    "The daily budget of $5.00 is spent ($5.25 today), so no new turns start. It resets at 00:00 UTC, in 3 hours.",
+  );
+  assert.deepEqual(logs, []);
+});
+
+Deno.test("errorText() reports a failed save without the host path and logs the path", async (t) => {
+  const cause = new Deno.errors.PermissionDenied("Read-only file system");
+  for (
+    const error of [
+      new StoreWriteError(HOST_PATH, cause),
+      new AtomicWriteError(HOST_PATH, cause),
+    ]
+  ) {
+    await t.step(error.name, () => {
+      const { text, logs } = reply(error);
+      assert.equal(
+        text,
+        "⚠️ Could not save to the data directory (disk full or read-only?). Nothing was changed.",
+      );
+      assert.deepEqual(logs, [error.message]);
+      assert.ok(logs[0].includes(HOST_PATH));
+    });
+  }
+});
+
+Deno.test("errorText() points at the log for an invalid personas.json", () => {
+  const error = new PersonasFileError(
+    "/srv/data/personas.json",
+    new SyntaxError("Unexpected token"),
+  );
+  const { text, logs } = reply(error);
+  assert.equal(
+    text,
+    "⚠️ personas.json in the data directory is invalid; see the log.",
+  );
+  assert.ok(!text.includes("/srv"), text);
+  assert.deepEqual(logs, [error.message]);
+});
+
+Deno.test("errorText() answers a failed download, GrammyError or HttpError as an undelivered file", async (t) => {
+  const cases: [string, Error, string][] = [
+    [
+      "FileDownloadError",
+      new FileDownloadError('Cannot download file "f1": status 502'),
+      'FileDownloadError: Cannot download file "f1": status 502',
+    ],
+    [
+      "GrammyError",
+      grammyError("getFile", {
+        error_code: 400,
+        description: "Bad Request: file is too big",
+      }),
+      "GrammyError getFile: 400 Bad Request: file is too big",
+    ],
+    [
+      "HttpError",
+      httpError("getFile"),
+      "HttpError: Network request for 'getFile' failed!",
+    ],
+  ];
+  for (const [name, error, logStart] of cases) {
+    await t.step(name, () => {
+      const { text, logs } = reply(error);
+      assert.equal(text, FILE_NOT_DELIVERED);
+      assert.equal(logs.length, 1);
+      assert.ok(logs[0].startsWith(logStart), logs[0]);
+    });
+  }
+});
+
+Deno.test("errorText() gives an unknown error the generic reply and logs its stack", () => {
+  const error = new RangeError(`Cannot read "${HOST_PATH}": out of range`);
+  const { text, logs } = reply(error);
+  assert.equal(text, GENERIC);
+  assert.deepEqual(logs, [`Unexpected error: ${error.stack}`]);
+  assert.ok(logs[0].includes("error_text_test.ts"), "the stack is logged");
+});
+
+Deno.test("errorText() gives a thrown non-Error the generic reply and logs it", () => {
+  const { text, logs } = reply("just a string");
+  assert.equal(text, GENERIC);
+  assert.deepEqual(logs, ["Unexpected error: just a string"]);
+});
+
+Deno.test("errorText() never puts the token in the reply or the log", async (t) => {
+  const errors: [string, unknown][] = [
+    [
+      "GrammyError with the token in its payload",
+      grammyError("sendMessage", {
+        error_code: 403,
+        description: "Forbidden: bot was blocked by the user",
+      }),
+    ],
+    ["HttpError whose cause names the URL", httpError("getUpdates")],
+    [
+      // Deno's fetch keeps the URL (with the token) in the cause only.
+      "fetch failure whose cause names the URL",
+      new TypeError("fetch failed", {
+        cause: new Error(
+          `error sending request for url (https://api.telegram.org/file/bot${TOKEN}/x.jpg)`,
+        ),
+      }),
+    ],
+  ];
+  for (const [name, error] of errors) {
+    await t.step(name, () => {
+      const { text, logs } = reply(error);
+      assert.ok(logs.length > 0, "the details are logged");
+      for (const line of [text, ...logs]) {
+        assert.ok(!line.includes(TOKEN), line);
+        assert.ok(!line.includes("SECRET"), line);
+      }
+    });
+  }
+});
+
+Deno.test("describeError() keeps a GrammyError's method, code and description only", () => {
+  const error = grammyError("editMessageText", {
+    error_code: 400,
+    description: "Bad Request: message is not modified",
+  });
+  assert.equal(
+    describeError(error),
+    "GrammyError editMessageText: 400 Bad Request: message is not modified",
+  );
+});
+
+Deno.test("describeError() keeps an HttpError's message, not its cause", () => {
+  assert.equal(
+    describeError(httpError("getUpdates")),
+    "HttpError: Network request for 'getUpdates' failed!",
+  );
+});
+
+Deno.test("describeError() gives other errors' stacks and other values as text", () => {
+  const error = new Error("boom");
+  assert.equal(describeError(error), error.stack);
+  const stackless = new Error("no stack");
+  stackless.stack = undefined;
+  assert.equal(describeError(stackless), "no stack");
+  assert.equal(describeError(42), "42");
+  assert.equal(describeError(undefined), "undefined");
+});
