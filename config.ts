@@ -36,6 +36,9 @@ export const BOT_ENV_VARS = [
   "HUNG_TURN_MINUTES",
   "APPROVAL_TIMEOUT_SECONDS",
   "DAILY_BUDGET_USD",
+  "TRANSCRIBE_API_URL",
+  "TRANSCRIBE_API_KEY",
+  "TRANSCRIBE_MODEL",
 ] as const;
 
 /** The bot's validated settings. */
@@ -62,6 +65,17 @@ export interface Config {
   approvalTimeoutMs: number;
   /** Spending cap of all sessions per UTC day; undefined: none. */
   dailyBudgetUsd?: number;
+  /** Voice transcription; undefined when TRANSCRIBE_API_URL is unset. */
+  transcription?: TranscriptionConfig;
+}
+
+/** Where voice notes are transcribed (an OpenAI-compatible API). */
+export interface TranscriptionConfig {
+  /** Base URL without a trailing slash, e.g. https://api.openai.com/v1. */
+  apiUrl: string;
+  /** Sent as a Bearer token; a self-hosted server may need none. */
+  apiKey?: string;
+  model: string;
 }
 
 const integerIn = (min: number, max: number) =>
@@ -117,6 +131,12 @@ const envSchema = z.object({
     "must be an amount in dollars, e.g. 5 or 2.50",
   ).transform(Number).pipe(z.number().positive("must be more than 0"))
     .optional(),
+  TRANSCRIBE_API_URL: z.url({
+    protocol: /^https?$/,
+    error: "must be an http(s) URL",
+  }).transform((url) => url.replace(/\/+$/, "")).optional(),
+  TRANSCRIBE_API_KEY: z.string().trim().optional(),
+  TRANSCRIBE_MODEL: z.string().trim().default("whisper-1"),
 });
 
 /** Thrown when the environment does not describe a usable configuration. */
@@ -169,6 +189,11 @@ export function parseConfig(
     hungTurnMs: v.HUNG_TURN_MINUTES * 60_000,
     approvalTimeoutMs: v.APPROVAL_TIMEOUT_SECONDS * 1000,
     dailyBudgetUsd: v.DAILY_BUDGET_USD,
+    transcription: v.TRANSCRIBE_API_URL === undefined ? undefined : {
+      apiUrl: v.TRANSCRIBE_API_URL,
+      apiKey: v.TRANSCRIBE_API_KEY || undefined,
+      model: v.TRANSCRIBE_MODEL,
+    },
   };
 }
 
