@@ -30,6 +30,8 @@ export async function runCommand(
     args: string[];
     cwd?: string;
     env?: Record<string, string>;
+    /** When true the child sees only `env`, none of the bot's environment. */
+    clearEnv?: boolean;
     timeoutMs: number;
   },
 ): Promise<CommandOutput> {
@@ -37,6 +39,7 @@ export async function runCommand(
     args: options.args,
     cwd: options.cwd,
     env: options.env,
+    clearEnv: options.clearEnv,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
