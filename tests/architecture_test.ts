@@ -61,6 +61,7 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   "config.ts": "base",
   "format.ts": "base",
   "line_stream.ts": "base",
+  "transcribe.ts": "base",
 };
 
 /** The Telegram edge: the only modules that may import grammY, and why. */
