@@ -51,6 +51,7 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   "stream_json.ts": "process",
   "process_tree.ts": "process",
   "reaper.ts": "process",
+  "sandbox.ts": "process",
   // Knows no one: time, spawning, locks, files, configuration, formatting.
   "clock.ts": "base",
   "spawner.ts": "base",

@@ -1,0 +1,500 @@
+// Tests for sandbox.ts: the bwrap command line, a fake `claude` that tries
+// every way out (with the sandbox and without it, so the test can fail), and
+// ClaudeProcess, the marker and the clean stop through the sandbox.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { systemClock } from "../clock.ts";
+import { ProcessTable } from "../process_tree.ts";
+import {
+  claudeConfigPaths,
+  detectSandbox,
+  type PathInfo,
+  SANDBOX_BIN,
+  sandboxCommand,
+  type SandboxSpec,
+  SandboxUnavailableError,
+  sandboxWrapper,
+} from "../sandbox.ts";
+import { type SpawnFn, systemSpawn } from "../spawner.ts";
+import type { ClaudeEvent } from "../stream_json.ts";
+import { type ClaudeExit, ClaudeProcess } from "../subprocess.ts";
+import { createFakeClaudeBin } from "./fakes/claude_bin.ts";
+import { pollUntil, withDeadline } from "./fakes/wait.ts";
+
+const ESCAPE_CLAUDE = fileURLToPath(
+  new URL("./fakes/escape_claude.sh", import.meta.url),
+);
+const FAKE_TOKEN = "123456:FAKE-TOKEN-only-for-the-sandbox-test";
+const WAIT_MS = 20_000;
+
+const status = await detectSandbox("auto", { spawn: systemSpawn });
+const NO_SANDBOX = status.isActive
+  ? undefined
+  : `the sandbox cannot run here: ${status.problem}`;
+if (NO_SANDBOX) console.warn(`\n!!! SKIPPING sandbox tests: ${NO_SANDBOX}\n`);
+
+const processes = new ProcessTable({ spawn: systemSpawn, clock: systemClock });
+
+/**
+ * A bot's world on disk: DATA_DIR with state, a journal and two sessions'
+ * folders, the bot's folder with its .env, hidden paths, a HOME. It lives
+ * under /var/tmp, not /tmp: the sandbox gives Claude a /tmp of its own.
+ */
+class World implements AsyncDisposable {
+  readonly root: string;
+  readonly spec: SandboxSpec;
+  readonly tmpProbe = `sandbox-test-${crypto.randomUUID()}`;
+
+  private constructor(root: string) {
+    this.root = root;
+    const dataDir = join(root, "data");
+    this.spec = {
+      workDir: join(dataDir, "work", "mine"),
+      uploadDir: join(dataDir, "uploads", "mine"),
+      claudeConfig: claudeConfigPaths({ HOME: join(root, "home") }),
+      dataDir,
+      botDir: join(root, "bot"),
+      writable: [],
+      hide: [join(root, "secrets", "bot.env"), join(root, "keys")],
+    };
+  }
+
+  static async create(): Promise<World> {
+    const world = new World(
+      await Deno.makeTempDir({ dir: "/var/tmp", prefix: "sandbox_test_" }),
+    );
+    const { spec } = world;
+    const files: [string, string][] = [
+      [join(spec.dataDir, "state", "sessions.json"), "STATE-SECRET"],
+      [join(spec.dataDir, "journal", "entry.json"), "JOURNAL-SECRET"],
+      [join(spec.dataDir, "work", "other", "notes.txt"), "OTHER-SECRET"],
+      [join(spec.dataDir, "uploads", "other", "photo.txt"), "OTHER-SECRET"],
+      [join(spec.workDir, "readme.txt"), "WORK-NOTE"],
+      [join(spec.botDir, ".env"), `TELEGRAM_BOT_TOKEN=${FAKE_TOKEN}\n`],
+      [spec.hide[0], `TELEGRAM_BOT_TOKEN=${FAKE_TOKEN}\nHIDDEN-SECRET\n`],
+      [join(spec.hide[1], "key.pem"), "HIDDEN-SECRET"],
+      [world.elsewhere, "untouched"],
+    ];
+    for (const [path, text] of files) {
+      await Deno.mkdir(join(path, ".."), { recursive: true });
+      await Deno.writeTextFile(path, text);
+    }
+    await Deno.writeTextFile(world.botScript, BOT_SCRIPT);
+    return world;
+  }
+
+  get home(): string {
+    return join(this.root, "home");
+  }
+  get elsewhere(): string {
+    return join(this.root, "elsewhere.txt");
+  }
+  get botScript(): string {
+    return join(this.spec.botDir, "escape_bot.sh");
+  }
+  get signalFile(): string {
+    return join(this.root, "bot-was-signalled");
+  }
+
+  /**
+   * Runs the escape fake as the bot would run Claude: from a parent whose
+   * environment holds the token and whose cwd holds the .env. Returns the
+   * fake's report: way or ability → its verdict.
+   */
+  async escape(isSandboxed: boolean): Promise<Map<string, string>> {
+    const plain = { bin: "/bin/sh", args: [ESCAPE_CLAUDE] };
+    const { bin, args } = isSandboxed
+      ? sandboxWrapper(this.spec)(plain)
+      : plain;
+    const { spec } = this;
+    const child = systemSpawn("/bin/sh", {
+      args: [this.botScript, bin, ...args],
+      clearEnv: true,
+      env: {
+        PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+        TELEGRAM_BOT_TOKEN: FAKE_TOKEN,
+        HOME: this.home,
+        ESCAPE_WORK_DIR: spec.workDir,
+        ESCAPE_UPLOAD_DIR: spec.uploadDir,
+        ESCAPE_DATA_DIR: spec.dataDir,
+        ESCAPE_BOT_DIR: spec.botDir,
+        ESCAPE_HIDDEN_FILE: spec.hide[0],
+        ESCAPE_HIDDEN_DIR: spec.hide[1],
+        ESCAPE_TMP_PROBE: this.tmpProbe,
+        ESCAPE_ELSEWHERE: this.elsewhere,
+        ESCAPE_SIGNAL_FILE: this.signalFile,
+      },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(WAIT_MS),
+    });
+    const output = await child.output();
+    const text = new TextDecoder().decode(output.stdout);
+    assert.match(
+      text,
+      /^DONE$/m,
+      `the fake ran to its end: ${new TextDecoder().decode(output.stderr)}`,
+    );
+    return new Map(
+      text.trim().split("\n").filter((line) => line !== "DONE").map((line) => {
+        const [verdict, name] = line.split(" ");
+        return [name, verdict];
+      }),
+    );
+  }
+
+  async exists(path: string): Promise<boolean> {
+    return await Deno.lstat(path).then(() => true, () => false);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Deno.remove(this.root, { recursive: true });
+    await Deno.remove(join("/tmp", this.tmpProbe)).catch(() => {
+      // Created only by a run without the sandbox.
+    });
+  }
+}
+
+/**
+ * The stand-in for the bot: the token in its environment, its cwd at the
+ * .env, a USR1 trap that records a signal; it runs its child with the token
+ * removed, as the bot does.
+ */
+const BOT_SCRIPT = `#!/bin/sh
+trap 'echo signalled > "$ESCAPE_SIGNAL_FILE"' USR1
+ESCAPE_BOT_PID=$$
+export ESCAPE_BOT_PID
+cd "$ESCAPE_BOT_DIR" || exit 98
+env -u TELEGRAM_BOT_TOKEN "$@"
+`;
+
+const WAYS_OUT = [
+  "parent-environ",
+  "any-process-environ",
+  "ps-environment",
+  "parent-cwd-env",
+  "bot-pid-environ",
+  "bot-pid-visible",
+  "state-read",
+  "journal-read",
+  "state-listing",
+  "other-session-read",
+  "other-upload-read",
+  "bot-dotenv",
+  "hidden-file",
+  "hidden-dir",
+  "state-write",
+  "journal-write",
+  "signal-bot",
+];
+
+Deno.test({
+  name:
+    "sandbox: a fake claude that tries every way out finds and changes nothing",
+  ignore: NO_SANDBOX !== undefined,
+  fn: async () => {
+    await using world = await World.create();
+    const report = await world.escape(true);
+    for (const way of WAYS_OUT) assert.equal(report.get(way), "SAFE", way);
+    for (
+      const ability of [
+        "read-workdir",
+        "write-workdir",
+        "write-uploads",
+        "write-tmp",
+        "write-claude-config",
+      ]
+    ) {
+      assert.equal(report.get(ability), "CAN", ability);
+    }
+    assert.equal(report.get("write-elsewhere"), "CANNOT");
+    const { dataDir, workDir, uploadDir } = world.spec;
+    assert.ok(!await world.exists(join(dataDir, "state", "planted.json")));
+    assert.ok(!await world.exists(join(dataDir, "journal", "planted.json")));
+    assert.ok(!await world.exists(world.signalFile), "the bot got no signal");
+    assert.ok(!await world.exists(join("/tmp", world.tmpProbe)), "own /tmp");
+    assert.equal(await Deno.readTextFile(world.elsewhere), "untouched");
+    assert.ok(await world.exists(join(workDir, "written-by-claude")));
+    assert.ok(await world.exists(join(uploadDir, "written-by-claude")));
+    assert.ok(
+      await world.exists(join(world.home, ".claude", "written-by-claude")),
+    );
+  },
+});
+
+Deno.test("sandbox: without it, the same fake reaches every way out (the test can fail)", async () => {
+  await using world = await World.create();
+  const report = await world.escape(false);
+  for (const way of WAYS_OUT) assert.equal(report.get(way), "LEAK", way);
+  assert.equal(report.get("write-elsewhere"), "CAN");
+  assert.ok(
+    await world.exists(join(world.spec.dataDir, "state", "planted.json")),
+  );
+  assert.ok(await world.exists(world.signalFile), "the bot was signalled");
+});
+
+/** A path probe over a fixed table, for command-line tests. */
+function tableProbe(table: Record<string, PathInfo>) {
+  return (path: string): PathInfo => table[path] ?? { kind: "missing" };
+}
+
+Deno.test("sandboxCommand() layers read-only root, binds, DATA_DIR mask and secret masks in that order", () => {
+  const spec: SandboxSpec = {
+    workDir: "/data/work/s1",
+    uploadDir: "/data/uploads/s1",
+    claudeConfig: { dir: "/home/u/.claude", file: "/home/u/.claude.json" },
+    dataDir: "/data",
+    botDir: "/srv/bot",
+    writable: ["/home/u/.cache", "/data/state", "/nowhere"],
+    hide: ["/etc/bot.env", "/home/u/keys", "/absent"],
+  };
+  const dir = (realPath: string): PathInfo => ({ kind: "dir", realPath });
+  const file = (realPath: string): PathInfo => ({ kind: "file", realPath });
+  const { bin, args } = sandboxCommand(
+    spec,
+    { bin: "claude", args: ["-p", "--verbose"] },
+    tableProbe({
+      // DATA_DIR is a symlink: everything is masked and bound where it leads.
+      "/data": dir("/mnt/data"),
+      "/data/work/s1": dir("/mnt/data/work/s1"),
+      "/data/uploads/s1": dir("/mnt/data/uploads/s1"),
+      "/data/state": dir("/mnt/data/state"),
+      "/home/u/.claude": dir("/home/u/.claude"),
+      "/home/u/.claude.json": file("/home/u/.claude.json"),
+      "/home/u/.cache": dir("/home/u/.cache"),
+      "/srv/bot/.env": file("/srv/bot/.env"),
+      "/etc/bot.env": file("/etc/bot.env"),
+      "/home/u/keys": dir("/home/u/keys"),
+    }),
+  );
+  assert.equal(bin, SANDBOX_BIN);
+  const text = args.join(" ");
+  assert.ok(
+    text.startsWith(
+      "--die-with-parent --new-session --unshare-pid --unshare-ipc " +
+        "--cap-drop ALL --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp ",
+    ),
+    text,
+  );
+  const position = (part: string) => {
+    const index = text.indexOf(part);
+    assert.ok(index >= 0, `"${part}" in ${text}`);
+    return index;
+  };
+  const masked = position("--tmpfs /mnt/data ");
+  for (
+    const path of [
+      "/home/u/.cache",
+      "/home/u/.claude",
+      "/home/u/.claude.json",
+      "/mnt/data/state",
+    ]
+  ) {
+    assert.ok(position(`--bind ${path} ${path} `) < masked, path);
+  }
+  // Only the session's own folders come back inside DATA_DIR, after the mask.
+  assert.equal(
+    text.indexOf("--bind /mnt/data/state"),
+    text.lastIndexOf("--bind /mnt/data/state"),
+  );
+  const rebound = position(
+    "--tmpfs /mnt/data --bind /mnt/data/uploads/s1 /mnt/data/uploads/s1 " +
+      "--bind /mnt/data/work/s1 /mnt/data/work/s1 --ro-bind",
+  );
+  const masks = [
+    "--ro-bind /dev/null /srv/bot/.env",
+    "--ro-bind /dev/null /etc/bot.env",
+    "--tmpfs /home/u/keys --remount-ro /home/u/keys",
+    "--remount-ro /mnt/data --chdir /data/work/s1 -- claude -p --verbose",
+  ].map(position);
+  assert.ok(masks[0] > rebound);
+  assert.deepEqual(masks, [...masks].sort((a, b) => a - b), text);
+  assert.ok(!text.includes("/nowhere") && !text.includes("/absent"), text);
+  assert.ok(text.endsWith("-- claude -p --verbose"));
+});
+
+Deno.test("sandboxWrapper() refuses relative paths and DATA_DIR as a working dir", () => {
+  const spec: SandboxSpec = {
+    workDir: "/data/work/s1",
+    uploadDir: "/data/uploads/s1",
+    claudeConfig: { dir: "/home/u/.claude" },
+    dataDir: "/data",
+    botDir: "/srv/bot",
+    writable: [],
+    hide: [],
+  };
+  assert.throws(
+    () => sandboxWrapper({ ...spec, hide: ["relative/path"] }),
+    TypeError,
+  );
+  assert.throws(() => sandboxWrapper({ ...spec, workDir: "/data/" }), {
+    name: "TypeError",
+    message: /"\/data\/" is DATA_DIR itself/,
+  });
+});
+
+Deno.test("claudeConfigPaths() follows CLAUDE_CONFIG_DIR, else HOME", () => {
+  assert.deepEqual(claudeConfigPaths({ HOME: "/home/u" }), {
+    dir: "/home/u/.claude",
+    file: "/home/u/.claude.json",
+  });
+  assert.deepEqual(
+    claudeConfigPaths({ HOME: "/home/u", CLAUDE_CONFIG_DIR: "/etc/claude" }),
+    { dir: "/etc/claude" },
+  );
+  assert.throws(() => claudeConfigPaths({}), { name: "SandboxSetupError" });
+});
+
+/** A SpawnFn whose every spawn fails like a missing or forbidden binary. */
+function failingSpawn(error: Error): SpawnFn {
+  return () => {
+    throw error;
+  };
+}
+
+Deno.test("detectSandbox() per mode: off, a missing bwrap in auto and in on", async () => {
+  const missing = failingSpawn(new Deno.errors.NotFound("bwrap"));
+  assert.deepEqual(await detectSandbox("off", { spawn: missing }), {
+    isActive: false,
+    reason: "off",
+  });
+  const auto = await detectSandbox("auto", { spawn: missing });
+  assert.equal(auto.isActive, false);
+  assert.match(
+    auto.isActive ? "" : auto.problem ?? "",
+    /bwrap is not installed: install the "bubblewrap" package/,
+  );
+  const refused = await detectSandbox("on", { spawn: missing }).then(
+    () => assert.fail("on mode started without bwrap"),
+    (error: unknown) => error,
+  );
+  assert.ok(refused instanceof SandboxUnavailableError);
+  assert.match(refused.message, /CLAUDE_SANDBOX=on: .*apt-get install/);
+  const forbidden = await detectSandbox("auto", {
+    spawn: failingSpawn(new Deno.errors.NotCapable("run")),
+  });
+  assert.match(
+    forbidden.isActive ? "" : forbidden.problem ?? "",
+    /add it to --allow-run/,
+  );
+});
+
+/** A ClaudeProcess on the fake claude, run through the sandbox. */
+class SandboxedClaude implements AsyncDisposable {
+  readonly events: ClaudeEvent[] = [];
+  readonly process: ClaudeProcess;
+  readonly marker = `sandbox-test-${crypto.randomUUID()}`;
+  readonly #reading: Promise<void>;
+
+  constructor(world: World, bin: string, env: Record<string, string> = {}) {
+    this.process = ClaudeProcess.start({
+      bin,
+      cwd: world.spec.workDir,
+      env: {
+        HOME: world.home,
+        PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+        FAKE_CLAUDE_STATE_DIR: join(world.spec.claudeConfig.dir, "fake"),
+        ...env,
+      },
+      settings: {},
+      marker: this.marker,
+      spawn: systemSpawn,
+      clock: systemClock,
+      processes,
+      wrap: sandboxWrapper(world.spec),
+    });
+    const { events } = this.process;
+    this.#reading = (async () => {
+      for await (const event of events) this.events.push(event);
+    })();
+  }
+
+  /** Sends `text` and waits for the turn's result; returns the turn's texts. */
+  async turn(text: string): Promise<string[]> {
+    const from = this.events.length;
+    await this.process.sendUserMessage(text);
+    await pollUntil(
+      () => this.events.slice(from).some((e) => e.type === "result"),
+      { description: `the result of "${text}"`, timeoutMs: WAIT_MS },
+    );
+    return this.events.slice(from).flatMap((e) =>
+      e.type === "text" ? [e.text] : []
+    );
+  }
+
+  async stop(graceMs: number): Promise<ClaudeExit> {
+    const exit = await withDeadline(this.process.stop({ graceMs }), {
+      what: "the sandboxed claude to stop",
+      ms: WAIT_MS,
+    });
+    await this.#reading;
+    return exit;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.process.isAlive) await this.stop(1_000);
+    await this.#reading;
+  }
+}
+
+Deno.test({
+  name:
+    "sandbox: ClaudeProcess answers a turn, carries its marker and stops on stdin EOF",
+  ignore: NO_SANDBOX !== undefined,
+  fn: async () => {
+    await using world = await World.create();
+    const bin = await createFakeClaudeBin(
+      await Deno.makeTempDir({ dir: world.root }),
+    );
+    await using claude = new SandboxedClaude(world, bin);
+    assert.deepEqual(await claude.turn("hello"), ["echo: hello"]);
+    const marked = await processes.findMarked(claude.marker);
+    assert.ok(
+      marked.some((p) => p.pid === claude.process.pid),
+      "the pid the bot spawned (bwrap) carries the marker",
+    );
+    assert.ok(
+      marked.some((p) =>
+        p.pid !== claude.process.pid && /fake_claude/.test(p.args)
+      ),
+      `the host sees the sandboxed claude with its marker: ${
+        JSON.stringify(marked)
+      }`,
+    );
+    const exit = await claude.stop(5_000);
+    assert.deepEqual([exit.code, exit.signal], [0, null], exit.stderrTail);
+    assert.deepEqual(await processes.findMarked(claude.marker), []);
+  },
+});
+
+Deno.test({
+  name:
+    "sandbox: a claude that ignores EOF and SIGTERM goes down with its tool processes",
+  ignore: NO_SANDBOX !== undefined,
+  fn: async () => {
+    await using world = await World.create();
+    const bin = await createFakeClaudeBin(
+      await Deno.makeTempDir({ dir: world.root }),
+    );
+    await using claude = new SandboxedClaude(world, bin, {
+      FAKE_CLAUDE_IGNORE_SIGTERM: "1",
+    });
+    await claude.turn("!tool-sleep 300");
+    await pollUntil(
+      async () =>
+        (await processes.findMarked(claude.marker)).some((p) =>
+          p.args.startsWith("sleep 300")
+        ),
+      { description: "the tool's sleep, marked", timeoutMs: WAIT_MS },
+    );
+    // A turn that never ends: stdin EOF alone cannot stop it.
+    await claude.process.sendUserMessage("!hang");
+    const exit = await claude.stop(1_000);
+    // bwrap does not forward SIGTERM: it dies of it and takes the sandbox along.
+    assert.equal(exit.signal, "SIGTERM");
+    assert.deepEqual(await processes.findMarked(claude.marker), []);
+  },
+});
