@@ -58,6 +58,7 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   "lock.ts": "base",
   "store.ts": "base",
   "atomic_file.ts": "base",
+  "instance_lock.ts": "base",
   "journal.ts": "base",
   "config.ts": "base",
   "format.ts": "base",
