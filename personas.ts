@@ -41,9 +41,30 @@ const personasFileSchema = z.record(
 /** personas.json exists but is not a `{ "name": "prompt" }` object. */
 export class PersonasFileError extends Error {
   override name = "PersonasFileError";
+  /** The personas.json that was refused. */
+  readonly path: string;
+  /**
+   * @param path the personas.json that was refused
+   * @param cause why: a read error, a SyntaxError or a ZodError
+   */
   constructor(path: string, cause: unknown) {
-    super(`Cannot read personas from "${path}": ${cause}`, { cause });
+    super(`Cannot read personas from "${path}": ${describe(cause)}`, {
+      cause,
+    });
+    this.path = path;
   }
+}
+
+/** One line per problem, naming the persona, instead of zod's JSON dump. */
+function describe(cause: unknown): string {
+  if (cause instanceof z.ZodError) {
+    return cause.issues.map((issue) =>
+      issue.path.length === 0
+        ? issue.message
+        : `"${issue.path.join(".")}": ${issue.message}`
+    ).join("; ");
+  }
+  return cause instanceof Error ? cause.message : String(cause);
 }
 
 /**
@@ -52,7 +73,7 @@ export class PersonasFileError extends Error {
  */
 export async function loadPersonas(dataDir: string): Promise<Persona[]> {
   const path = join(dataDir, "personas.json");
-  const byName = new Map(BUILT_IN_PERSONAS.map((p) => [p.name, p]));
+  const byName = builtInsByName();
   let text: string;
   try {
     text = await Deno.readTextFile(path);
@@ -69,6 +90,33 @@ export async function loadPersonas(dataDir: string): Promise<Persona[]> {
     throw new PersonasFileError(path, error);
   }
   return sortByName(byName);
+}
+
+/** The personas to start with, and why the user's file was left out. */
+export interface LoadedPersonas {
+  personas: Persona[];
+  /** Set when personas.json is invalid: the built-ins alone are in use. */
+  problem?: PersonasFileError;
+}
+
+/**
+ * Loads the personas for start-up: an invalid personas.json must not keep
+ * the bot from starting, so it falls back to the built-ins and returns the
+ * error (naming the file) for the log.
+ */
+export async function loadPersonasOrBuiltIns(
+  dataDir: string,
+): Promise<LoadedPersonas> {
+  try {
+    return { personas: await loadPersonas(dataDir) };
+  } catch (error) {
+    if (!(error instanceof PersonasFileError)) throw error;
+    return { personas: sortByName(builtInsByName()), problem: error };
+  }
+}
+
+function builtInsByName(): Map<string, Persona> {
+  return new Map(BUILT_IN_PERSONAS.map((p) => [p.name, p]));
 }
 
 /** One order whether or not personas.json exists, so /personas lists stay stable. */

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import {
   BUILT_IN_PERSONAS,
   loadPersonas,
+  loadPersonasOrBuiltIns,
   type Persona,
   PersonasFileError,
   resolvePersona,
@@ -138,5 +139,40 @@ Deno.test("resolvePersona() reads a name or a prompt", async (t) => {
     assert.equal(resolvePersona(personas, "Poet"), undefined);
     assert.equal(resolvePersona(personas, ""), undefined);
     assert.equal(resolvePersona(personas, "   "), undefined);
+  });
+});
+
+Deno.test("loadPersonasOrBuiltIns() starts with the built-ins and names the bad file", async (t) => {
+  await t.step("an invalid personas.json", async () => {
+    await using dataDir = await TempDataDir.create();
+    await Deno.writeTextFile(dataDir.personasFile, '{"my poet": 42}');
+    const { personas, problem } = await loadPersonasOrBuiltIns(dataDir.path);
+    assert.deepEqual(personas, sortedByName(BUILT_IN_PERSONAS));
+    assert.ok(problem instanceof PersonasFileError);
+    assert.equal(problem.path, dataDir.personasFile);
+    assert.match(
+      problem.message,
+      /^Cannot read personas from ".*personas\.json": "my poet": /,
+    );
+    assert.ok(!problem.message.includes("\n"), "one line for the log");
+  });
+
+  await t.step("broken JSON names the file and the parse error", async () => {
+    await using dataDir = await TempDataDir.create();
+    await Deno.writeTextFile(dataDir.personasFile, '{"poet": ');
+    const { personas, problem } = await loadPersonasOrBuiltIns(dataDir.path);
+    assert.equal(personas.length, BUILT_IN_PERSONAS.length);
+    assert.match(problem?.message ?? "", /personas\.json": .*JSON/);
+  });
+
+  await t.step("a valid file gives its personas and no problem", async () => {
+    await using dataDir = await TempDataDir.create();
+    await Deno.writeTextFile(
+      dataDir.personasFile,
+      JSON.stringify({ poet: "Write verse." }),
+    );
+    const loaded = await loadPersonasOrBuiltIns(dataDir.path);
+    assert.equal(loaded.problem, undefined);
+    assert.ok(loaded.personas.some((p) => p.name === "poet"));
   });
 });
