@@ -1,5 +1,5 @@
 // Validates the bot's environment into a typed Config, naming the bad variable.
-import { isAbsolute, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 
 /**
@@ -27,6 +27,7 @@ export const BOT_ENV_VARS = [
   "ALLOWED_CHAT_IDS",
   "CLAUDE_BIN",
   "DATA_DIR",
+  "PROJECTS_DIRS",
   "IDLE_TIMEOUT_SECONDS",
   "SHUTDOWN_GRACE_SECONDS",
   "CLAUDE_PERMISSION_MODE",
@@ -52,6 +53,14 @@ export interface Config {
   claudeBin: string;
   /** Absolute path of the data directory. */
   dataDir: string;
+  /** Absolute folders whose git repositories are projects; empty: none. */
+  projectsDirs: string[];
+  /**
+   * Where Claude keeps its sessions: CLAUDE_CONFIG_DIR (shared with Claude,
+   * so not a bot-only variable), else $HOME/.claude; undefined when neither
+   * is set.
+   */
+  claudeConfigDir?: string;
   idleTimeoutMs: number;
   shutdownGraceMs: number;
   permissionMode: PermissionMode;
@@ -116,6 +125,18 @@ const envSchema = z.object({
     .transform((url) => url.replace(/\/+$/, "")),
   CLAUDE_BIN: z.string().trim().min(1).default("claude"),
   DATA_DIR: z.string().trim().min(1).default("./data"),
+  PROJECTS_DIRS: z.string().default("").transform((text, ctx) => {
+    const dirs = text.split(",").map((dir) => dir.trim()).filter(Boolean);
+    const relative = dirs.find((dir) => !isAbsolute(dir));
+    if (relative !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message: `must list absolute folders: "${relative}" is relative`,
+      });
+      return z.NEVER;
+    }
+    return dirs.map((dir) => resolve(dir));
+  }),
   IDLE_TIMEOUT_SECONDS: integerIn(1, 365 * 24 * 3600).default(600),
   SHUTDOWN_GRACE_SECONDS: integerIn(0, 600).default(10),
   CLAUDE_PERMISSION_MODE: z.enum(PERMISSION_MODES, {
@@ -179,6 +200,8 @@ export function parseConfig(
     allowedChatIds: v.ALLOWED_CHAT_IDS,
     claudeBin: v.CLAUDE_BIN,
     dataDir: isAbsolute(v.DATA_DIR) ? v.DATA_DIR : resolve(cwd, v.DATA_DIR),
+    projectsDirs: v.PROJECTS_DIRS,
+    claudeConfigDir: claudeConfigDir(env),
     idleTimeoutMs: v.IDLE_TIMEOUT_SECONDS * 1000,
     shutdownGraceMs: v.SHUTDOWN_GRACE_SECONDS * 1000,
     permissionMode: v.CLAUDE_PERMISSION_MODE,
@@ -195,6 +218,26 @@ export function parseConfig(
       model: v.TRANSCRIBE_MODEL,
     },
   };
+}
+
+/**
+ * Claude's config dir as Claude itself finds it: CLAUDE_CONFIG_DIR, else
+ * $HOME/.claude; undefined when neither is set.
+ * @throws {ConfigError} when CLAUDE_CONFIG_DIR is relative (each Claude would
+ *   resolve it from its own session folder)
+ */
+function claudeConfigDir(
+  env: Record<string, string | undefined>,
+): string | undefined {
+  const configured = env.CLAUDE_CONFIG_DIR?.trim();
+  if (configured) {
+    if (isAbsolute(configured)) return configured;
+    throw new ConfigError([
+      `CLAUDE_CONFIG_DIR must be an absolute path: "${configured}" is relative`,
+    ]);
+  }
+  const home = env.HOME?.trim();
+  return home ? join(home, ".claude") : undefined;
 }
 
 /**

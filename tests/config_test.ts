@@ -162,3 +162,45 @@ Deno.test("claudeBaseEnvironment() drops the bot's variables and keeps Claude's"
 
   assert.deepEqual(env, claudeVariables);
 });
+
+Deno.test("parseConfig() reads PROJECTS_DIRS and Claude's config dir", async (t) => {
+  await t.step("unset: no projects; Claude's dir under HOME", () => {
+    const config = parseConfig({ ...MINIMAL, HOME: "/home/me" }, "/srv/bot");
+    assert.deepEqual(config.projectsDirs, []);
+    assert.equal(config.claudeConfigDir, "/home/me/.claude");
+  });
+  await t.step("a list of absolute folders, normalised", () => {
+    const config = parseConfig({
+      ...MINIMAL,
+      PROJECTS_DIRS: " /home/me/code/ , /srv/repos/api,,",
+      CLAUDE_CONFIG_DIR: "/etc/claude",
+      HOME: "/home/me",
+    }, "/srv/bot");
+    assert.deepEqual(config.projectsDirs, ["/home/me/code", "/srv/repos/api"]);
+    assert.equal(config.claudeConfigDir, "/etc/claude");
+  });
+  await t.step("a relative folder is named", () => {
+    const [problem] = problemsOf({
+      ...MINIMAL,
+      PROJECTS_DIRS: "/home/me/code,code/api",
+    });
+    assert.match(problem, /^PROJECTS_DIRS .*"code\/api" is relative/);
+  });
+  await t.step("a relative CLAUDE_CONFIG_DIR is refused", () => {
+    const [problem] = problemsOf({ ...MINIMAL, CLAUDE_CONFIG_DIR: "claude" });
+    assert.match(problem, /^CLAUDE_CONFIG_DIR .*"claude" is relative/);
+  });
+  await t.step("neither CLAUDE_CONFIG_DIR nor HOME: unknown", () => {
+    assert.equal(parseConfig(MINIMAL, "/srv/bot").claudeConfigDir, undefined);
+  });
+  await t.step(
+    "PROJECTS_DIRS does not reach Claude; CLAUDE_CONFIG_DIR does",
+    () => {
+      const env = claudeBaseEnvironment({
+        PROJECTS_DIRS: "/home/me/code",
+        CLAUDE_CONFIG_DIR: "/etc/claude",
+      });
+      assert.deepEqual(env, { CLAUDE_CONFIG_DIR: "/etc/claude" });
+    },
+  );
+});
