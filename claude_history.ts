@@ -1,6 +1,7 @@
-// Reads the conversations Claude Code recorded for a working dir, for
-// /resume: which sessions exist, newest first, and how each one began.
-// Claude keeps them in `<config dir>/projects/<cwd, sanitised>/<id>.jsonl`.
+// Claude Code's conversations recorded for a working dir, for /resume and
+// /handoff: which sessions exist, newest first, how each one began, and the
+// terminal command that continues one. Claude keeps them in
+// `<config dir>/projects/<cwd, sanitised>/<id>.jsonl`.
 import { join } from "node:path";
 
 /** One recorded Claude Code conversation. */
@@ -91,6 +92,34 @@ export async function hasClaudeSession(
   const files = await sessionFiles(configDir, cwd);
   const file = files.find((candidate) => candidate.id === id);
   return file !== undefined && (await readSessionHead(file)) !== undefined;
+}
+
+/**
+ * The shell command that continues session `id` in a terminal:
+ * `cd '<cwd>' && claude --resume <id>`, with `CLAUDE_CONFIG_DIR='<dir>'`
+ * before `claude` when `configDir` is given (resume finds a session only in
+ * the config dir that recorded it). Paths are single-quoted for POSIX shells.
+ * @param options.configDir pass it when the bot runs Claude with
+ *   CLAUDE_CONFIG_DIR set; a terminal would otherwise look in ~/.claude
+ * @throws {TypeError} when `id` is not a session id
+ */
+export function resumeCommand(
+  cwd: string,
+  id: string,
+  options: { configDir?: string } = {},
+): string {
+  if (!SESSION_ID.test(id)) {
+    throw new TypeError(`Cannot resume "${id}": not a session id`);
+  }
+  const env = options.configDir === undefined
+    ? ""
+    : `CLAUDE_CONFIG_DIR=${shellQuote(options.configDir)} `;
+  return `cd ${shellQuote(cwd)} && ${env}claude --resume ${id}`;
+}
+
+/** Quotes `text` as one POSIX shell word: '…', with each ' written as '\''. */
+function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
 /** A session file found on disk, not read yet. */

@@ -7,7 +7,9 @@ import {
   claudeProjectFolderName,
   hasClaudeSession,
   listClaudeSessions,
+  resumeCommand,
 } from "../claude_history.ts";
+import { runCommand, systemSpawn } from "../spawner.ts";
 
 /** A session file recorded by the real CLI (claude-cli.md §6, `d2`). */
 const RECORDED_FIXTURE = new URL(
@@ -313,5 +315,40 @@ Deno.test("hasClaudeSession() validates a /resume id", async (t) => {
         false,
       );
     }
+  });
+});
+
+Deno.test("resumeCommand() gives a command a shell runs as meant", async (t) => {
+  await using home = await ClaudeHome.create('work/it\'s a "dir" $HOME `x`');
+  const sessionId = id(7);
+
+  await t.step("the plain form", () => {
+    assert.equal(
+      resumeCommand("/home/me/api", sessionId),
+      `cd '/home/me/api' && claude --resume ${sessionId}`,
+    );
+  });
+
+  await t.step("odd characters survive a real shell", async () => {
+    const configDir = join(home.root, "claude's config");
+    const command = resumeCommand(home.cwd, sessionId, { configDir });
+    // A stand-in claude that prints where it runs and what it was given.
+    const script =
+      `claude() { pwd; printf '%s\\n' "$CLAUDE_CONFIG_DIR" "$@"; }; ${command}`;
+    const output = await runCommand(systemSpawn, "sh", {
+      args: ["-c", script],
+      timeoutMs: 10_000,
+    });
+    assert.equal(output.code, 0, output.stderr);
+    assert.deepEqual(output.stdout.split("\n").slice(0, 4), [
+      home.cwd,
+      configDir,
+      "--resume",
+      sessionId,
+    ]);
+  });
+
+  await t.step("an id that is not one is refused", () => {
+    assert.throws(() => resumeCommand(home.cwd, "x; rm -rf ~"), TypeError);
   });
 });
