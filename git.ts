@@ -5,7 +5,7 @@ import { resolve } from "node:path";
 import { type CommandOutput, runCommand, type SpawnFn } from "./spawner.ts";
 
 /** Default bound on one git command; a worktree checkout of a big repo needs a while. */
-export const DEFAULT_GIT_TIMEOUT_MS = 60_000;
+const DEFAULT_GIT_TIMEOUT_MS = 60_000;
 
 /** How much of a failed command's stderr an error keeps: enough for a log line. */
 const STDERR_TAIL_CHARS = 500;
@@ -83,7 +83,9 @@ export class Git {
    * @param options.env PATH (to find git and its helpers) and HOME (the
    *   user's ~/.gitconfig); nothing else of the bot's environment reaches git
    * @param options.bin default "git"
-   * @param options.timeoutMs bound on each command; default {@linkcode DEFAULT_GIT_TIMEOUT_MS}
+   * @param options.timeoutMs bound on each command; default 60 s (a worktree
+   *   checkout of a big repository needs a while). A command cut off by it
+   *   fails as a GitCommandError with exit code 143 (SIGTERM).
    */
   constructor(options: {
     spawn: SpawnFn;
