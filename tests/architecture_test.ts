@@ -24,6 +24,12 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   "access_control.ts": "edge",
   "api_retry.ts": "edge",
   "launch.ts": "edge",
+  // The set-up wizard: terminal, Bot API over fetch, .env.
+  "setup.ts": "edge",
+  "setup_claude.ts": "edge",
+  "setup_env_file.ts": "edge",
+  "setup_input.ts": "edge",
+  "setup_telegram.ts": "edge",
   // The chat side: turning sessions' data into Telegram messages.
   "intake.ts": "chat",
   "reply.ts": "chat",

@@ -8,13 +8,20 @@ import { BOT_ENV_VARS, ConfigError, parseConfig } from "../config.ts";
 import {
   CLAUDE_ENV_OPTION,
   claudeEnvNames,
+  CONFIGURED_OUTPUT,
   mainRunArgs,
+  NOT_SET_UP_MESSAGE,
+  SETUP_IF_UNCONFIGURED_MODE,
+  SETUP_MODE,
+  setupRunArgs,
   withEnvFile,
 } from "../launch.ts";
+import { SETUP_ENV_VARS } from "../setup.ts";
 
 const REPO_DIR = fileURLToPath(new URL("..", import.meta.url));
 const LAUNCH_PATH = join(REPO_DIR, "launch.ts");
 const MAIN_PATH = join(REPO_DIR, "main.ts");
+const SETUP_PATH = join(REPO_DIR, "setup.ts");
 const TOKEN = "123456:TEST-token-abcdefghijklmnopqrstuvwxyz";
 const MINIMAL = { TELEGRAM_BOT_TOKEN: TOKEN, ALLOWED_USER_IDS: "1001" };
 const SCOPED_FLAGS = [
@@ -48,22 +55,29 @@ async function launcherEnv(
   };
 }
 
+/** The launcher's `deno run` arguments as the tasks give them. */
+function launcherArgs(launchPath: string, mode?: string): string[] {
+  return [
+    "run",
+    "--quiet",
+    // The start task finds deno.json from the repository; a temp cwd does not.
+    `--config=${join(REPO_DIR, "deno.json")}`,
+    "--allow-env",
+    "--allow-read=.env",
+    launchPath,
+    ...(mode === undefined ? [] : [mode]),
+  ];
+}
+
 /** Runs the launcher the way the start task does, from `cwd` with exactly `env`. */
 async function runLauncher(
   env: Record<string, string>,
   cwd: string,
   launchPath = LAUNCH_PATH,
+  mode?: string,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      // The start task finds deno.json from the repository; a temp cwd does not.
-      `--config=${join(REPO_DIR, "deno.json")}`,
-      "--allow-env",
-      "--allow-read=.env",
-      launchPath,
-    ],
+    args: launcherArgs(launchPath, mode),
     cwd,
     clearEnv: true,
     env,
@@ -139,6 +153,135 @@ Deno.test("mainRunArgs() allows exactly the Bot API host and port", async (t) =>
       assert.equal(flagValue(args, "--allow-net"), expected);
     });
   }
+});
+
+Deno.test("mainRunArgs() adds the transcription host to --allow-net only when it is configured", async (t) => {
+  for (
+    const [env, expected] of [
+      [{}, "api.telegram.org"],
+      [
+        { TRANSCRIBE_API_URL: "https://api.openai.com/v1/" },
+        "api.telegram.org,api.openai.com",
+      ],
+      [
+        {
+          TRANSCRIBE_API_URL: "http://127.0.0.1:9000/v1",
+          TRANSCRIBE_MODEL: "",
+        },
+        "api.telegram.org,127.0.0.1:9000",
+      ],
+      [
+        {
+          TELEGRAM_API_ROOT: "http://127.0.0.1:8081",
+          TRANSCRIBE_API_URL: "http://127.0.0.1:8081/whisper",
+        },
+        "127.0.0.1:8081",
+      ],
+      [
+        { TRANSCRIBE_API_KEY: "sk-x", TRANSCRIBE_MODEL: "m" },
+        "api.telegram.org",
+      ],
+    ] as const
+  ) {
+    await t.step(JSON.stringify(env), () => {
+      const config = parseConfig({ ...MINIMAL, ...env }, "/srv/bot");
+      const args = mainRunArgs(config, { claudeEnvNames: [] });
+      assert.equal(flagValue(args, "--allow-net"), expected);
+    });
+  }
+});
+
+Deno.test("parseConfig() reads TRANSCRIBE_* as Config.transcription", () => {
+  assert.equal(parseConfig(MINIMAL, "/srv/bot").transcription, undefined);
+  assert.deepEqual(
+    parseConfig({
+      ...MINIMAL,
+      TRANSCRIBE_API_URL: "https://api.openai.com/v1/",
+    }, "/srv/bot").transcription,
+    {
+      apiUrl: "https://api.openai.com/v1",
+      apiKey: undefined,
+      model: "whisper-1",
+    },
+  );
+  assert.deepEqual(
+    parseConfig({
+      ...MINIMAL,
+      TRANSCRIBE_API_URL: "http://127.0.0.1:9000",
+      TRANSCRIBE_API_KEY: " sk-test ",
+      TRANSCRIBE_MODEL: "large-v3",
+    }, "/srv/bot").transcription,
+    { apiUrl: "http://127.0.0.1:9000", apiKey: "sk-test", model: "large-v3" },
+  );
+  assert.throws(
+    () => parseConfig({ ...MINIMAL, TRANSCRIBE_API_URL: "ftp://x" }, "/srv"),
+    (error) =>
+      error instanceof ConfigError &&
+      error.problems[0] === "TRANSCRIBE_API_URL must be an http(s) URL",
+  );
+  // Its key is the bot's, not Claude's.
+  assert.ok(!claudeEnvNames({ TRANSCRIBE_API_KEY: "sk" }).length);
+});
+
+Deno.test("setupRunArgs() scopes the wizard to the API host, its directory, its variables and CLAUDE_BIN", () => {
+  const args = setupRunArgs({
+    TELEGRAM_API_ROOT: "http://127.0.0.1:8081/",
+    CLAUDE_BIN: "/opt/claude/bin/claude",
+    HOME: "/home/bot",
+  }, { dir: "/srv/bot" });
+
+  assert.ok(!args.includes("-A") && !args.includes("--allow-all"));
+  for (const arg of args.filter((a) => a.startsWith("--allow-"))) {
+    const [flag, value] = arg.split(/=(.*)/s);
+    assert.ok(SCOPED_FLAGS.includes(flag), `unexpected ${arg}`);
+    assert.ok(value, `${flag} is unscoped`);
+  }
+  assert.ok(args.includes("--no-prompt"));
+  assert.equal(flagValue(args, "--allow-net"), "127.0.0.1:8081");
+  assert.equal(
+    flagValue(args, "--allow-read"),
+    "/srv/bot,/home/bot/.claude/.credentials.json",
+  );
+  assert.equal(flagValue(args, "--allow-write"), "/srv/bot");
+  assert.deepEqual(flagValue(args, "--allow-env")?.split(","), [
+    ...SETUP_ENV_VARS,
+  ]);
+  assert.equal(flagValue(args, "--allow-run"), "/opt/claude/bin/claude");
+  assert.deepEqual(args.slice(-2), [SETUP_PATH, "--dir=/srv/bot"]);
+
+  const fromStart = setupRunArgs({ CLAUDE_CONFIG_DIR: "/etc/claude" }, {
+    dir: "/srv/bot",
+    thenStart: true,
+  });
+  assert.equal(flagValue(fromStart, "--allow-net"), "api.telegram.org");
+  assert.equal(
+    flagValue(fromStart, "--allow-read"),
+    "/srv/bot,/etc/claude/.credentials.json",
+  );
+  assert.equal(flagValue(fromStart, "--allow-run"), "claude");
+  assert.equal(fromStart.at(-1), "--then-start");
+});
+
+Deno.test("setupRunArgs() refuses what the flags cannot carry", () => {
+  assert.throws(
+    () => setupRunArgs({ TELEGRAM_API_ROOT: "ftp://x" }, { dir: "/srv/bot" }),
+    (error) =>
+      error instanceof ConfigError &&
+      error.problems[0] === "TELEGRAM_API_ROOT must be an http(s) URL",
+  );
+  assert.throws(
+    () => setupRunArgs({ CLAUDE_BIN: "/opt/my claude" }, { dir: "/srv/bot" }),
+    (error) =>
+      error instanceof ConfigError &&
+      error.problems[0].startsWith("CLAUDE_BIN must not contain whitespace"),
+  );
+  assert.throws(
+    () => setupRunArgs({}, { dir: "/srv/my bot" }),
+    RangeError,
+  );
+  // A credentials path with a space is left out, not fatal.
+  const args = setupRunArgs({ HOME: "/home/my bot" }, { dir: "/srv/bot" });
+  assert.equal(flagValue(args, "--allow-read"), "/srv/bot");
 });
 
 Deno.test("mainRunArgs() passes an env file to main.ts", () => {
@@ -296,8 +439,11 @@ Deno.test("launch.ts refuses to start from a path with whitespace", async () => 
   try {
     const copy = join(dir, "claude telegram");
     await Deno.mkdir(copy);
-    for (const file of ["launch.ts", "config.ts"]) {
-      await Deno.copyFile(join(REPO_DIR, file), join(copy, file));
+    // launch.ts and every module it imports.
+    for await (const entry of Deno.readDir(REPO_DIR)) {
+      if (entry.isFile && entry.name.endsWith(".ts")) {
+        await Deno.copyFile(join(REPO_DIR, entry.name), join(copy, entry.name));
+      }
     }
 
     const { code, stdout, stderr } = await runLauncher(
@@ -412,4 +558,195 @@ Deno.test("main.ts's flags allow DATA_DIR, the API, ps and its own variables, an
     await api.shutdown();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("the wizard's flags allow its directory, the API and its variables, and deny the rest", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ct-probe-" });
+  const api = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => new Response("ok"),
+  );
+  try {
+    const setupDir = join(dir, "bot");
+    const outsideDir = join(dir, "outside");
+    await Deno.mkdir(setupDir);
+    await Deno.mkdir(outsideDir);
+    const probePath = join(dir, "probe.js");
+    await Deno.writeTextFile(probePath, PROBE_SCRIPT);
+    const apiRoot = `http://127.0.0.1:${api.addr.port}`;
+    const env = {
+      TELEGRAM_API_ROOT: apiRoot,
+      TELEGRAM_BOT_TOKEN: TOKEN,
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    };
+    const args = setupRunArgs(env, { dir: setupDir });
+    const flags = args.slice(0, args.indexOf(SETUP_PATH));
+
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...flags,
+        probePath,
+        setupDir,
+        outsideDir,
+        apiRoot,
+        `http://127.0.0.1:${api.addr.port + (api.addr.port < 65535 ? 1 : -1)}`,
+      ],
+      cwd: dir,
+      clearEnv: true,
+      env: { ...env, UNLISTED_SECRET: "not for the wizard" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(15_000),
+    }).output();
+
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(stdout)), {
+      writeDataDir: "ok",
+      readDataDir: "ok",
+      writeOutside: "NotCapable",
+      readOutside: "NotCapable",
+      readPasswd: "NotCapable",
+      fetchApi: "ok",
+      fetchOtherPort: "NotCapable",
+      fetchOtherHost: "NotCapable",
+      envToken: "ok",
+      envUnlisted: "NotCapable",
+      runPs: "NotCapable",
+      runSh: "NotCapable",
+      killOther: "NotCapable",
+    });
+  } finally {
+    await api.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("launch.ts --setup prints the wizard's arguments for the configuration in .env", async () => {
+  const cwd = await Deno.makeTempDir({ prefix: "ct-launch-" });
+  try {
+    await Deno.writeTextFile(
+      join(cwd, ".env"),
+      "TELEGRAM_API_ROOT=http://127.0.0.1:8081\n",
+    );
+    const env = await launcherEnv({ HOME: "/home/bot" });
+
+    const { code, stdout, stderr } = await runLauncher(
+      env,
+      cwd,
+      LAUNCH_PATH,
+      SETUP_MODE,
+    );
+
+    assert.equal(code, 0, stderr);
+    assert.equal(
+      stdout.trim(),
+      setupRunArgs({ ...env, TELEGRAM_API_ROOT: "http://127.0.0.1:8081" }, {
+        dir: cwd,
+      }).join(" "),
+    );
+    assert.equal(
+      flagValue(stdout.trim().split(" "), "--allow-net"),
+      "127.0.0.1:8081",
+    );
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+  }
+});
+
+Deno.test("launch.ts --setup-if-unconfigured: configured, or no token without a terminal", async (t) => {
+  const cwd = await Deno.makeTempDir({ prefix: "ct-launch-" });
+  try {
+    await t.step("a token in the environment: go on", async () => {
+      const { code, stdout } = await runLauncher(
+        await launcherEnv({ TELEGRAM_BOT_TOKEN: TOKEN }),
+        cwd,
+        LAUNCH_PATH,
+        SETUP_IF_UNCONFIGURED_MODE,
+      );
+      assert.equal(code, 0);
+      assert.equal(stdout, `${CONFIGURED_OUTPUT}\n`);
+    });
+
+    await t.step(
+      "no token and stdin not a terminal: one line, exit 1",
+      async () => {
+        const { code, stdout, stderr } = await runLauncher(
+          await launcherEnv({ ALLOWED_USER_IDS: "1001" }),
+          cwd,
+          LAUNCH_PATH,
+          SETUP_IF_UNCONFIGURED_MODE,
+        );
+        assert.equal(code, 1);
+        assert.equal(stdout, "");
+        assert.equal(stderr, `${NOT_SET_UP_MESSAGE}\n`);
+        assert.match(stderr, /`deno task setup`/);
+      },
+    );
+
+    await t.step("a token in .env: go on", async () => {
+      await Deno.writeTextFile(
+        join(cwd, ".env"),
+        `TELEGRAM_BOT_TOKEN=${TOKEN}\n`,
+      );
+      const { code, stdout } = await runLauncher(
+        await launcherEnv(),
+        cwd,
+        LAUNCH_PATH,
+        SETUP_IF_UNCONFIGURED_MODE,
+      );
+      assert.equal(code, 0);
+      assert.equal(stdout, `${CONFIGURED_OUTPUT}\n`);
+    });
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+  }
+});
+
+/** util-linux `script`, which gives a command a terminal; tests needing one skip without it. */
+const SCRIPT_BIN = ["/usr/bin/script", "/bin/script"].find((path) => {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    // Not there: look at the next candidate.
+    return false;
+  }
+});
+
+Deno.test({
+  name:
+    "launch.ts --setup-if-unconfigured: no token with stdin a terminal prints the wizard's arguments",
+  ignore: SCRIPT_BIN === undefined,
+  async fn() {
+    const cwd = await Deno.makeTempDir({ prefix: "ct-launch-" });
+    try {
+      const env = await launcherEnv({ HOME: "/home/bot", SHELL: "/bin/sh" });
+      const command = [
+        Deno.execPath(),
+        ...launcherArgs(LAUNCH_PATH, SETUP_IF_UNCONFIGURED_MODE),
+      ]
+        .map((arg) => `'${arg.replaceAll("'", `'\\''`)}'`).join(" ");
+
+      const { code, stdout } = await new Deno.Command(SCRIPT_BIN!, {
+        args: ["--quiet", "--return", "--command", command, "/dev/null"],
+        cwd,
+        clearEnv: true,
+        env,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(15_000),
+      }).output();
+
+      assert.equal(code, 0);
+      const printed = new TextDecoder().decode(stdout).trim();
+      assert.equal(
+        printed,
+        setupRunArgs(env, { dir: cwd, thenStart: true }).join(" "),
+      );
+    } finally {
+      await Deno.remove(cwd, { recursive: true });
+    }
+  },
 });
