@@ -1,12 +1,13 @@
 // Tool approvals from the phone: each can_use_tool request becomes a message
 // with Allow / Deny / Always allow buttons; the decision goes back to Claude.
-import type { Api } from "grammy";
-import { humanDuration, truncate } from "./format.ts";
+// A request that cannot be shown is denied at once, never left to time out.
+import { describeRequest, type RequestView } from "./approval_view.ts";
 import type { Clock } from "./clock.ts";
-import type { Outbox } from "./outbox.ts";
+import { humanDuration, truncate } from "./format.ts";
+import { FormattingRejectedError } from "./live_view.ts";
 import { escapeHtml } from "./render.ts";
-import type { SessionManager } from "./sessions.ts";
 import type { ClaudeEvent } from "./stream_json.ts";
+import type { PermissionDecision } from "./subprocess.ts";
 
 /** Callback data of approval buttons: prefix, request key, decision letter. */
 export const APPROVAL_PREFIX = "perm:";
@@ -19,20 +20,72 @@ export interface ApprovalTarget {
   session: string;
 }
 
+/** An inline button: its label and its callback data. */
+export interface ApprovalButton {
+  text: string;
+  data: string;
+}
+
+/**
+ * The Bot API calls approvals make in one chat (a subset of live_view's
+ * ChatApi). With `html`, sending or editing throws FormattingRejectedError
+ * when Telegram refuses the markup; the text then goes again as plain text.
+ */
+export interface ApprovalChat {
+  /** Sends a message with inline buttons; returns its id. */
+  sendText(
+    text: string,
+    options: { html: boolean; buttons?: ApprovalButton[][] },
+  ): Promise<number>;
+  /** Replaces a message's text, and with it its buttons. */
+  editText(
+    messageId: number,
+    text: string,
+    options: { html: boolean },
+  ): Promise<void>;
+  sendDocument(
+    fileName: string,
+    content: string,
+    caption: string,
+  ): Promise<void>;
+}
+
+/** The session calls approvals make. */
+export interface ApprovalSessions {
+  list(
+    chatKey: string,
+  ): readonly { name: string; alwaysAllowedTools: readonly string[] }[];
+  /** Passes the decision to the session's process; false when it is gone. */
+  answerPermission(
+    chatKey: string,
+    session: string,
+    requestId: string,
+    decision: PermissionDecision,
+  ): Promise<boolean>;
+  alwaysAllow(chatKey: string, session: string, tool: string): Promise<unknown>;
+}
+
+/** Queues Bot API calls per chat (the Outbox). */
+export interface ApprovalOutbox {
+  enqueue<T>(chatKey: string, call: () => Promise<T>): Promise<T | undefined>;
+}
+
 type PermissionRequest = Extract<ClaudeEvent, { type: "permission_request" }>;
 
 interface Pending {
   target: ApprovalTarget;
   request: PermissionRequest;
+  view: RequestView;
   messageId: Promise<number | undefined>;
   cancelTimeout: () => void;
 }
 
 /** What Approvals needs. */
 export interface ApprovalsOptions {
-  api: Api;
-  outbox: Outbox;
-  sessions: SessionManager;
+  /** The chat (and topic) of a request. */
+  chatFor: (target: ApprovalTarget) => ApprovalChat;
+  outbox: ApprovalOutbox;
+  sessions: ApprovalSessions;
   clock: Clock;
   /** An unanswered request is denied after this long. */
   timeoutMs: number;
@@ -40,6 +93,8 @@ export interface ApprovalsOptions {
 }
 
 const DECISIONS = { a: "allow", d: "deny", A: "always" } as const;
+const UNSHOWN_DENIAL =
+  "The approval request could not be shown in Telegram, so this was denied.";
 
 /** Pending approval requests, answered by button presses. */
 export class Approvals {
@@ -52,13 +107,15 @@ export class Approvals {
 
   /**
    * Asks the chat about one request, or allows it at once when the user chose
-   * "Always allow" for this tool in this session.
+   * "Always allow" for this tool in this session. Resolves once the question
+   * is posted (its full text attached when it had to be shortened), or denied
+   * because it could not be posted.
    */
   async request(
     target: ApprovalTarget,
     request: PermissionRequest,
   ): Promise<void> {
-    const { sessions } = this.#options;
+    const { sessions, clock, timeoutMs, log } = this.#options;
     const view = sessions.list(target.chatKey).find((v) =>
       v.name === target.session
     );
@@ -67,43 +124,46 @@ export class Approvals {
       return;
     }
     const key = crypto.randomUUID().slice(0, 12);
-    const button = (text: string, letter: string) => ({
-      text,
-      callback_data: `${APPROVAL_PREFIX}${key}:${letter}`,
-    });
-    const messageId = this.#options.outbox.enqueue(target.chatKey, async () => {
-      const message = await this.#options.api.sendMessage(
-        target.chatId,
-        describeRequest(request),
-        {
-          parse_mode: "HTML",
-          message_thread_id: target.threadId,
-          reply_markup: {
-            inline_keyboard: [
-              [button("✅ Allow", "a"), button("❌ Deny", "d")],
-              [button(
-                `Always allow ${truncate(request.toolName, 30)} here`,
-                "A",
-              )],
-            ],
-          },
-        },
+    const posted = Promise.withResolvers<number | undefined>();
+    const pending: Pending = {
+      target,
+      request,
+      view: describeRequest(request),
+      messageId: posted.promise,
+      // Armed before posting: a stuck outbox still ends in a denial.
+      cancelTimeout: clock.after(timeoutMs, () => this.#expire(key)),
+    };
+    this.#pending.set(key, pending);
+    const messageId = await this.#post(pending, key);
+    posted.resolve(messageId);
+    if (messageId === undefined) {
+      if (this.#pending.get(key) !== pending) return;
+      this.#pending.delete(key);
+      pending.cancelTimeout();
+      log(
+        `Denying ${request.toolName} request ${request.requestId} in chat ` +
+          `${target.chatKey} at once: the approval message could not be posted`,
       );
-      return message.message_id;
-    }).catch((error) => {
-      this.#options.log(`Cannot post an approval request: ${error}`);
-      return undefined;
-    });
-    const cancelTimeout = this.#options.clock.after(
-      this.#options.timeoutMs,
-      () => this.#expire(key),
+      await this.#answer(target, request, "deny", UNSHOWN_DENIAL);
+      return;
+    }
+    const { attachment } = pending.view;
+    if (attachment === undefined) return;
+    const { fileName, content, caption } = attachment;
+    await this.#options.outbox.enqueue(
+      target.chatKey,
+      () =>
+        this.#options.chatFor(target).sendDocument(fileName, content, caption),
+    ).catch((error) =>
+      log(`Cannot attach the full approval request: ${error}`)
     );
-    this.#pending.set(key, { target, request, messageId, cancelTimeout });
   }
 
   /**
-   * A tap on an approval button by an allowed user; returns the toast text.
-   * Buttons of requests that are no longer pending change nothing.
+   * A tap on an approval button by an allowed user; returns the toast text at
+   * once. Buttons of requests that are no longer pending change nothing. The
+   * message's update is queued, not awaited: a slow or rate-limited chat
+   * must not hold the update handler.
    */
   async press(
     data: string,
@@ -132,17 +192,15 @@ export class Approvals {
       decision === "deny" ? "deny" : "allow",
     );
     if (!isAnswered) {
-      await this.#close(pending, "⏹ No longer pending: the session stopped.");
+      void this.#close(pending, "⏹ No longer pending: the session stopped.");
       return "This request is no longer pending.";
     }
     const verdict = decision === "deny"
-      ? `❌ Denied by ${escapeHtml(user.name)}`
+      ? `❌ Denied by ${user.name}`
       : decision === "always"
-      ? `✅ Allowed by ${
-        escapeHtml(user.name)
-      }, and from now on in this session`
-      : `✅ Allowed by ${escapeHtml(user.name)}`;
-    await this.#close(pending, verdict);
+      ? `✅ Allowed by ${user.name}, and from now on in this session`
+      : `✅ Allowed by ${user.name}`;
+    void this.#close(pending, verdict);
     return decision === "deny" ? "Denied" : "Allowed";
   }
 
@@ -171,6 +229,34 @@ export class Approvals {
     await this.#close(pending, `⌛ Not answered within ${waited}: denied.`);
   }
 
+  /** Posts the question, in plain text if Telegram refuses its HTML; undefined when it cannot. */
+  #post(pending: Pending, key: string): Promise<number | undefined> {
+    const { outbox, log } = this.#options;
+    const { target, request, view } = pending;
+    const chat = this.#options.chatFor(target);
+    const button = (text: string, letter: string) => ({
+      text,
+      data: `${APPROVAL_PREFIX}${key}:${letter}`,
+    });
+    const buttons = [
+      [button("✅ Allow", "a"), button("❌ Deny", "d")],
+      [button(`Always allow ${truncate(request.toolName, 30)} here`, "A")],
+    ];
+    return outbox.enqueue(target.chatKey, async () => {
+      try {
+        return await chat.sendText(view.html, { html: true, buttons });
+      } catch (error) {
+        if (!(error instanceof FormattingRejectedError)) throw error;
+        return await chat.sendText(view.plain, { html: false, buttons });
+      }
+    }).catch((error) => {
+      log(
+        `Cannot post an approval request in chat ${target.chatKey}: ${error}`,
+      );
+      return undefined;
+    });
+  }
+
   /** Sends the decision to Claude; false when the session's process is gone. */
   async #answer(
     target: ApprovalTarget,
@@ -195,52 +281,26 @@ export class Approvals {
     }
   }
 
-  /** Replaces the buttons with the outcome. */
+  /** Replaces the buttons with the outcome (plain text when the HTML is refused). */
   async #close(pending: Pending, outcome: string): Promise<void> {
     const messageId = await pending.messageId;
     if (messageId === undefined) return;
-    const { target, request } = pending;
-    await this.#options.outbox.enqueue(
-      target.chatKey,
-      () =>
-        this.#options.api.editMessageText(
-          target.chatId,
+    const { outbox, log } = this.#options;
+    const { target, view } = pending;
+    const chat = this.#options.chatFor(target);
+    await outbox.enqueue(target.chatKey, async () => {
+      try {
+        await chat.editText(
           messageId,
-          `${describeRequest(request)}\n\n${outcome}`,
-          { parse_mode: "HTML" },
-        ),
-    ).catch((error) =>
-      this.#options.log(`Cannot update an approval message: ${error}`)
-    );
+          `${view.html}\n\n${escapeHtml(outcome)}`,
+          { html: true },
+        );
+      } catch (error) {
+        if (!(error instanceof FormattingRejectedError)) throw error;
+        await chat.editText(messageId, `${view.plain}\n\n${outcome}`, {
+          html: false,
+        });
+      }
+    }).catch((error) => log(`Cannot update an approval message: ${error}`));
   }
-}
-
-/** The request as the user sees it: tool, key input, Claude's description. */
-export function describeRequest(request: PermissionRequest): string {
-  const { toolName, input } = request;
-  const lines = [`🔐 Claude wants to use <b>${escapeHtml(toolName)}</b>`];
-  const text = (name: string) =>
-    typeof input[name] === "string" ? input[name] as string : undefined;
-  const command = text("command");
-  const path = text("file_path") ?? text("notebook_path") ?? text("path");
-  if (command) {
-    lines.push(`<pre>${escapeHtml(truncate(command, 1500))}</pre>`);
-  } else if (path) lines.push(`<code>${escapeHtml(path)}</code>`);
-  const oldText = text("old_string");
-  const newText = text("new_string") ?? text("content");
-  if (newText !== undefined) {
-    const count = (s?: string) => s === undefined ? 0 : s.split("\n").length;
-    lines.push(`<i>−${count(oldText)} +${count(newText)} lines</i>`);
-  }
-  const url = text("url") ?? text("pattern") ?? text("query");
-  if (url) lines.push(`<code>${escapeHtml(truncate(url, 300))}</code>`);
-  if (!command && !path && !url && newText === undefined) {
-    lines.push(
-      `<pre>${escapeHtml(truncate(JSON.stringify(input, null, 1), 800))}</pre>`,
-    );
-  }
-  if (request.description) {
-    lines.push(`<i>${escapeHtml(truncate(request.description, 300))}</i>`);
-  }
-  return lines.join("\n");
 }

@@ -39,6 +39,7 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   "split.ts": "chat",
   "answer.ts": "chat",
   "approvals.ts": "chat",
+  "approval_view.ts": "chat",
   "error_text.ts": "chat",
   "chat_commands.ts": "chat",
   "tool_lines.ts": "chat",
@@ -92,10 +93,6 @@ const TEMPORARY_GRAMMY: ReadonlyMap<string, string> = new Map([
   [
     "api_retry.ts",
     "TODO(#10): a grammY Transformer; app.ts can adapt a plain retry policy",
-  ],
-  [
-    "approvals.ts",
-    "TODO(#10): sends its buttons with grammY's Api; take a ChatApi-like port",
   ],
   [
     "error_text.ts",
