@@ -171,10 +171,9 @@ export class SetupBotApi {
     offset: number | undefined,
     remainingMs: number,
   ): Promise<Update[]> {
-    const seconds = Math.min(
-      MAX_POLL_SECONDS,
-      Math.max(0, Math.floor(remainingMs / 1000)),
-    );
+    // Rounded up: a zero timeout in the last second would poll in a tight
+    // loop; the clock still ends the call at the deadline.
+    const seconds = Math.min(MAX_POLL_SECONDS, Math.ceil(remainingMs / 1000));
     // No allowed_updates: Telegram would keep that filter for the bot's own
     // polling afterwards, and the bot needs button taps too.
     const params = offset === undefined
