@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setupRunArgs } from "../launch.ts";
+import { createFakeClaudeBin } from "./fakes/claude_bin.ts";
 import { FakeBotApi } from "./fakes/fake_bot_api.ts";
 import { pollUntil, withDeadline } from "./fakes/wait.ts";
 
@@ -371,5 +372,54 @@ Deno.test({
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name:
+    "deno task start in a terminal without a token: the wizard, then the bot serves the paired user",
+  ignore: SCRIPT_BIN === undefined,
+  async fn() {
+    await using checkout = await Checkout.create();
+    const { api } = checkout;
+    const env = await wizardEnv(checkout.dir, {
+      TELEGRAM_API_ROOT: api.apiRoot,
+      CLAUDE_BIN: await createFakeClaudeBin(checkout.dir),
+      SHUTDOWN_GRACE_SECONDS: "1",
+      SHELL: "/bin/sh",
+    });
+    const command = `'${Deno.execPath()}' task start`;
+    await using start = Wizard.spawn(
+      SCRIPT_BIN!,
+      ["--quiet", "--return", "--command", command, "/dev/null"],
+      checkout.dir,
+      env,
+    );
+
+    await start.waitFor(/Token \(not shown as you type\), then Enter:/);
+    await start.write(`${TOKEN}\r`);
+    const code = (await start.waitFor(/Pairing code: (\d{6})/))[1];
+    api.sendText(code, { userId: OWNER });
+    await start.waitFor(/Set-up complete\. Starting the bot/);
+    // The bot (not the wizard) starts polling: grammY first drops any webhook.
+    await api.waitFor(
+      () => api.calls.some((call) => call.method === "deleteWebhook"),
+      { timeoutMs: WAIT_MS, description: "the bot's start" },
+    );
+    api.sendText("/help", { userId: OWNER });
+    await api.waitFor(
+      () => api.messages(OWNER).find((m) => m.text !== "Paired ✓"),
+      { timeoutMs: WAIT_MS, description: "the bot's answer to /help" },
+    );
+    // Ctrl-C in the terminal: SIGINT to the task and the bot, which stop.
+    await start.write("\x03");
+
+    // 130 when the task shell reports the signal itself.
+    assert.ok([0, 130].includes(await start.exit()), start.stdout);
+    assert.match(
+      await Deno.readTextFile(checkout.envPath),
+      new RegExp(`^ALLOWED_USER_IDS=${OWNER}$`, "m"),
+    );
+    assert.ok(!start.stdout.includes(TOKEN.slice(12)), start.stdout);
   },
 });
