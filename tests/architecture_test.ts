@@ -66,6 +66,7 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   "store.ts": "base",
   "atomic_file.ts": "base",
   "instance_lock.ts": "base",
+  "preflight.ts": "base",
   "journal.ts": "base",
   "config.ts": "base",
   "format.ts": "base",
