@@ -40,7 +40,14 @@ export const BOT_ENV_VARS = [
   "TRANSCRIBE_API_URL",
   "TRANSCRIBE_API_KEY",
   "TRANSCRIBE_MODEL",
+  "CLAUDE_SANDBOX",
+  "CLAUDE_SANDBOX_WRITABLE",
+  "CLAUDE_SANDBOX_HIDE",
+  "CLAUDE_SANDBOX_NETWORK",
 ] as const;
+
+/** CLAUDE_SANDBOX: `auto` sandboxes Claude when bubblewrap works, `on` requires it, `off` never. */
+export const SANDBOX_MODES = ["auto", "on", "off"] as const;
 
 /** The bot's validated settings. */
 export interface Config {
@@ -76,6 +83,14 @@ export interface Config {
   dailyBudgetUsd?: number;
   /** Voice transcription; undefined when TRANSCRIBE_API_URL is unset. */
   transcription?: TranscriptionConfig;
+  /** CLAUDE_SANDBOX (default auto). */
+  sandboxMode: typeof SANDBOX_MODES[number];
+  /** CLAUDE_SANDBOX_WRITABLE: absolute paths Claude may also write (`~/` expanded). */
+  sandboxWritable: string[];
+  /** CLAUDE_SANDBOX_HIDE: absolute paths Claude must not see (`~/` expanded). */
+  sandboxHide: string[];
+  /** CLAUDE_SANDBOX_NETWORK: the only domains Claude may reach; empty: any. */
+  sandboxNetwork: string[];
 }
 
 /** Where voice notes are transcribed (an OpenAI-compatible API). */
@@ -108,6 +123,24 @@ const idList = z.string({ error: "is required" }).transform((text, ctx) => {
   }
   return new Set(ids.map(Number));
 });
+
+/** Comma-separated absolute paths; `~/…` stays for parseConfig to expand against HOME. */
+function sandboxPaths() {
+  return z.string().default("").transform((text, ctx) => {
+    const paths = text.split(",").map((path) => path.trim()).filter(Boolean);
+    const bad = paths.find((path) =>
+      !isAbsolute(path) && !path.startsWith("~/")
+    );
+    if (bad !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message: `must list absolute paths (or ~/…): "${bad}" is relative`,
+      });
+      return z.NEVER;
+    }
+    return paths;
+  });
+}
 
 const envSchema = z.object({
   TELEGRAM_BOT_TOKEN: z.string({ error: "is required" }).trim().regex(
@@ -158,6 +191,26 @@ const envSchema = z.object({
   }).transform((url) => url.replace(/\/+$/, "")).optional(),
   TRANSCRIBE_API_KEY: z.string().trim().optional(),
   TRANSCRIBE_MODEL: z.string().trim().default("whisper-1"),
+  CLAUDE_SANDBOX: z.enum(SANDBOX_MODES, {
+    error: `must be one of ${SANDBOX_MODES.join(", ")}`,
+  }).default("auto"),
+  CLAUDE_SANDBOX_WRITABLE: sandboxPaths(),
+  CLAUDE_SANDBOX_HIDE: sandboxPaths(),
+  CLAUDE_SANDBOX_NETWORK: z.string().default("").transform((text, ctx) => {
+    const domains = text.split(",").map((d) => d.trim()).filter(Boolean);
+    const bad = domains.find((domain) =>
+      !/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*(:\d{1,5})?$/i.test(domain)
+    );
+    if (bad !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message:
+          `must list domains (example.com, *.example.com): "${bad}" is not one`,
+      });
+      return z.NEVER;
+    }
+    return domains;
+  }),
 });
 
 /** Thrown when the environment does not describe a usable configuration. */
@@ -193,6 +246,18 @@ export function parseConfig(
     );
   }
   const v = parsed.data;
+  const home = env.HOME?.trim();
+  const homeProblems =
+    (["CLAUDE_SANDBOX_WRITABLE", "CLAUDE_SANDBOX_HIDE"] as const)
+      .filter((name) =>
+        v[name].some((path) => path.startsWith("~/")) &&
+        !(home && isAbsolute(home))
+      ).map((name) => `${name} uses ~/ but HOME is not an absolute path`);
+  if (homeProblems.length > 0) throw new ConfigError(homeProblems);
+  const expand = (paths: string[]) =>
+    paths.map((path) =>
+      resolve(path.startsWith("~/") ? join(home!, path.slice(2)) : path)
+    );
   return {
     botToken: v.TELEGRAM_BOT_TOKEN,
     apiRoot: v.TELEGRAM_API_ROOT,
@@ -217,6 +282,10 @@ export function parseConfig(
       apiKey: v.TRANSCRIBE_API_KEY || undefined,
       model: v.TRANSCRIBE_MODEL,
     },
+    sandboxMode: v.CLAUDE_SANDBOX,
+    sandboxWritable: expand(v.CLAUDE_SANDBOX_WRITABLE),
+    sandboxHide: expand(v.CLAUDE_SANDBOX_HIDE),
+    sandboxNetwork: v.CLAUDE_SANDBOX_NETWORK,
   };
 }
 

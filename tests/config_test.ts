@@ -204,3 +204,55 @@ Deno.test("parseConfig() reads PROJECTS_DIRS and Claude's config dir", async (t)
     },
   );
 });
+
+Deno.test("parseConfig() reads the CLAUDE_SANDBOX variables", async (t) => {
+  await t.step("defaults: auto, nothing extra, any network", () => {
+    const config = parseConfig(MINIMAL, "/srv/bot");
+    assert.equal(config.sandboxMode, "auto");
+    assert.deepEqual(
+      [config.sandboxWritable, config.sandboxHide, config.sandboxNetwork],
+      [[], [], []],
+    );
+  });
+
+  await t.step("lists, with ~/ expanded against HOME", () => {
+    const config = parseConfig({
+      ...MINIMAL,
+      HOME: "/home/bot",
+      CLAUDE_SANDBOX: "on",
+      CLAUDE_SANDBOX_WRITABLE: "~/.cache, /var/cache/npm",
+      CLAUDE_SANDBOX_HIDE: "/etc/claude-telegram.env,~/secrets/",
+      CLAUDE_SANDBOX_NETWORK: "api.anthropic.com, *.npmjs.org,localhost:8080",
+    }, "/srv/bot");
+    assert.equal(config.sandboxMode, "on");
+    assert.deepEqual(config.sandboxWritable, [
+      "/home/bot/.cache",
+      "/var/cache/npm",
+    ]);
+    assert.deepEqual(config.sandboxHide, [
+      "/etc/claude-telegram.env",
+      "/home/bot/secrets",
+    ]);
+    assert.deepEqual(config.sandboxNetwork, [
+      "api.anthropic.com",
+      "*.npmjs.org",
+      "localhost:8080",
+    ]);
+  });
+
+  await t.step("bad values name their variable", () => {
+    assert.deepEqual(
+      problemsOf({
+        ...MINIMAL,
+        CLAUDE_SANDBOX: "yes",
+        CLAUDE_SANDBOX_WRITABLE: "cache",
+        CLAUDE_SANDBOX_NETWORK: "https://api.anthropic.com",
+      }).map((problem) => problem.split(" ")[0]),
+      ["CLAUDE_SANDBOX", "CLAUDE_SANDBOX_WRITABLE", "CLAUDE_SANDBOX_NETWORK"],
+    );
+    assert.deepEqual(
+      problemsOf({ ...MINIMAL, CLAUDE_SANDBOX_HIDE: "~/x" }),
+      ["CLAUDE_SANDBOX_HIDE uses ~/ but HOME is not an absolute path"],
+    );
+  });
+});
