@@ -3,7 +3,6 @@
 // setup.ts), derived from that configuration.
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { parseEnv } from "node:util";
 import {
   BOT_ENV_VARS,
   claudeBaseEnvironment,
@@ -18,6 +17,7 @@ import {
   SETUP_THEN_START_OPTION,
 } from "./setup.ts";
 import { claudeCredentialsPath } from "./setup_claude.ts";
+import { envFileValues } from "./setup_env_file.ts";
 
 /** The option of main.ts that names the variables it passes on to Claude. */
 export const CLAUDE_ENV_OPTION = "--claude-env=";
@@ -80,11 +80,7 @@ export function withEnvFile(
   envFileText: string | undefined,
 ): Record<string, string> {
   if (envFileText === undefined) return env;
-  const fromFile: Record<string, string> = {};
-  for (const [name, value] of Object.entries(parseEnv(envFileText))) {
-    if (value !== undefined) fromFile[name] = value;
-  }
-  return { ...fromFile, ...env };
+  return { ...envFileValues(envFileText), ...env };
 }
 
 /** Names of the variables Claude inherits; odd names are dropped (Deno would refuse them as flags). */

@@ -250,6 +250,12 @@ async function main(args: string[]): Promise<number> {
       error instanceof PairingTimeoutError || error instanceof AtomicWriteError
     ) {
       console.error(`${error.message}. Nothing else was changed.`);
+      if (error instanceof BotCallError && error.status === 409) {
+        console.error(
+          "Is the bot, or another program with this token, running? " +
+            "Stop it and run the set-up again.",
+        );
+      }
       return 1;
     }
     throw error;

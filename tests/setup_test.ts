@@ -266,7 +266,11 @@ Deno.test("setup.ts: strangers and wrong codes are ignored in silence; the owner
   const dir = await Deno.makeTempDir({ prefix: "ct-setup-dir-" });
   try {
     await Deno.mkdir(join(dir, "home"));
-    const env = await wizardEnv(dir, { TELEGRAM_API_ROOT: api.apiRoot });
+    const env = await wizardEnv(dir, {
+      TELEGRAM_API_ROOT: api.apiRoot,
+      // Set in the environment, it would win over .env: the wizard warns.
+      ALLOWED_USER_IDS: "5",
+    });
     await using wizard = Wizard.spawn(
       Deno.execPath(),
       ["run", ...setupRunArgs(env, { dir })],
@@ -300,6 +304,10 @@ Deno.test("setup.ts: strangers and wrong codes are ignored in silence; the owner
       new RegExp(`from user ${STRANGER}: not the pairing code`),
     );
     assert.match(wizard.stdout, /not a text message in a private chat/);
+    assert.match(
+      wizard.stdout,
+      /^! ALLOWED_USER_IDS is also set in the environment, which wins over \.env/m,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
