@@ -8,7 +8,7 @@ export const CLAUDE_INSTALL_COMMAND =
   "npm install -g @anthropic-ai/claude-code";
 
 /** Variables that log Claude Code in without a credentials file. */
-export const CLAUDE_KEY_VARS = [
+const CLAUDE_KEY_VARS = [
   "ANTHROPIC_API_KEY",
   "CLAUDE_CODE_OAUTH_TOKEN",
 ] as const;

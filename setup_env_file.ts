@@ -11,7 +11,7 @@ export const WIZARD_WRITES = [
 ] as const;
 
 /** The name of the file the wizard writes, in the directory it is given. */
-export const ENV_FILE_NAME = ".env";
+const ENV_FILE_NAME = ".env";
 
 /** `NAME=` or `export NAME =` at the start of a line, as parseEnv reads it. */
 const ASSIGNMENT = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=/;
