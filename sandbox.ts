@@ -30,14 +30,14 @@ export type SandboxStatus =
     problem?: string;
   };
 
-/** CLAUDE_SANDBOX=on, but the sandbox cannot run here. */
+/** The sandbox the configuration asks for cannot run here (CLAUDE_SANDBOX=on, or CLAUDE_SANDBOX_NETWORK). */
 export class SandboxUnavailableError extends Error {
   override name = "SandboxUnavailableError";
   /** What is missing, and what to install or change. */
   readonly problem: string;
   /** @param problem what is missing, and what to install or change */
   constructor(problem: string) {
-    super(`Cannot start with CLAUDE_SANDBOX=on: ${problem}`);
+    super(`Cannot start Claude's sandbox: ${problem}`);
     this.problem = problem;
   }
 }
@@ -61,12 +61,22 @@ export class SandboxSetupError extends Error {
  * Finds out whether the sandbox can run, by running `bwrap … true` once with
  * the namespaces Claude will get (a missing package, a kernel or AppArmor that
  * refuses user namespaces, and a Deno without `--allow-run=bwrap` all show here).
- * @throws {SandboxUnavailableError} in `on` mode when it cannot run
+ * @param options.network CLAUDE_SANDBOX_NETWORK: not supported yet, so any
+ *   domain refuses the start in every mode rather than leave the network open
+ * @throws {SandboxUnavailableError} in `on` mode when it cannot run, and
+ *   whenever `network` lists a domain
  */
 export async function detectSandbox(
   mode: SandboxMode,
-  options: { spawn: SpawnFn },
+  options: { spawn: SpawnFn; network?: readonly string[] },
 ): Promise<SandboxStatus> {
+  if (options.network?.length) {
+    // TODO(#12): filter through @anthropic-ai/sandbox-runtime's proxy.
+    throw new SandboxUnavailableError(
+      "CLAUDE_SANDBOX_NETWORK is not supported yet: unset it (the network " +
+        "stays unrestricted)",
+    );
+  }
   if (mode === "off") return { isActive: false, reason: "off" };
   const problem = await probeProblem(options.spawn);
   if (problem === undefined) return { isActive: true, engine: "bubblewrap" };

@@ -372,7 +372,7 @@ Deno.test("detectSandbox() per mode: off, a missing bwrap in auto and in on", as
     (error: unknown) => error,
   );
   assert.ok(refused instanceof SandboxUnavailableError);
-  assert.match(refused.message, /CLAUDE_SANDBOX=on: .*apt-get install/);
+  assert.match(refused.message, /sandbox: bwrap is not installed.*apt-get/);
   const forbidden = await detectSandbox("auto", {
     spawn: failingSpawn(new Deno.errors.NotCapable("run")),
   });
@@ -497,4 +497,16 @@ Deno.test({
     assert.equal(exit.signal, "SIGTERM");
     assert.deepEqual(await processes.findMarked(claude.marker), []);
   },
+});
+
+Deno.test("detectSandbox() refuses CLAUDE_SANDBOX_NETWORK in every mode rather than leave the network open", async () => {
+  for (const mode of ["auto", "on", "off"] as const) {
+    await assert.rejects(
+      detectSandbox(mode, {
+        spawn: systemSpawn,
+        network: ["api.anthropic.com"],
+      }),
+      { name: "SandboxUnavailableError", message: /CLAUDE_SANDBOX_NETWORK/ },
+    );
+  }
 });
