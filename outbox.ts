@@ -1,30 +1,62 @@
-// Queues Bot API calls per chat and paces them under Telegram's flood limits
-// (about one message per second per chat, 30 per second per bot).
+// Queues Bot API calls per chat and paces them under Telegram's flood limits:
+// about one message a second per chat, 20 a minute per group (its forum
+// topics together), 30 a second per bot. Answers go before previews.
 
 import type { Clock } from "./clock.ts";
+import {
+  budgetOf,
+  type CallKind,
+  type ChatLimits,
+  isGroupChat,
+  LanePacer,
+} from "./pacing.ts";
 
 /** Dependencies and limits of an {@linkcode Outbox}. */
 export interface OutboxOptions {
   /** Time source for pacing; tests pass a manual clock. */
   clock: Clock;
-  /** Minimum spacing of calls in one chat (default 1100; 0 means no pacing). */
+  /**
+   * Minimum spacing of message calls in one chat (default 1100). 0 turns off
+   * every per-chat limit: drafts and groups included.
+   */
   perChatIntervalMs?: number;
-  /** Calls per second across all chats (default 25, under Telegram's 30). */
+  /**
+   * Calls per second across all chats (default 25, under Telegram's 30).
+   * Previews, drafts and typing may use four fifths of it.
+   */
   globalPerSecond?: number;
+  /** Minimum spacing of drafts in one chat (default 300, as other bots stream). */
+  draftIntervalMs?: number;
+  /** Message calls, edits included, per minute in one group (default 20). */
+  groupPerMinute?: number;
+}
+
+/** How a call is queued. */
+export interface EnqueueOptions {
+  /**
+   * A queued call of the same chat with this key, not started yet, is
+   * replaced by this one (its promise resolves to undefined): edits of one
+   * message coalesce, so only the newest text is sent.
+   */
+  replaceKey?: string;
+  /** Default "answer". */
+  kind?: CallKind;
 }
 
 interface QueuedCall {
-  call: () => Promise<unknown>;
-  resolve: (value: unknown) => void;
-  reject: (reason: unknown) => void;
-  replaceKey: string | undefined;
+  readonly chatKey: string;
+  readonly kind: CallKind;
+  readonly replaceKey: string | undefined;
+  readonly call: () => Promise<unknown>;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (reason: unknown) => void;
 }
 
-interface ChatLane {
+/** The calls of one chat that share one budget; one runs at a time. */
+interface Lane {
+  readonly pacer: LanePacer;
   queue: QueuedCall[];
   isRunning: boolean;
-  /** When the lane's last call started (or settled, if it outlasted the interval): pacing counts from here. */
-  lastCallMs: number;
 }
 
 // Telegram allows about one message per second per chat; a 10 % margin keeps
@@ -32,16 +64,20 @@ interface ChatLane {
 // occasional 429s against a strict 1/s limiter, 1100 ms none).
 const DEFAULT_PER_CHAT_INTERVAL_MS = 1100;
 const DEFAULT_GLOBAL_PER_SECOND = 25;
+const DEFAULT_DRAFT_INTERVAL_MS = 300;
+// Telegram's FAQ: 20 messages a minute per group; tdlib's maintainer adds
+// that edits share that limit (tdlib/td#2592, #3034).
+const DEFAULT_GROUP_PER_MINUTE = 20;
 const GLOBAL_WINDOW_MS = 1000;
 
-/** Serialises and paces Bot API calls per chat. */
+/** Serialises and paces Bot API calls per chat, answers first. */
 export class Outbox {
   #clock: Clock;
-  #perChatIntervalMs: number;
+  #limits: ChatLimits;
   #globalPerSecond: number;
-  // Lanes stay while queued, running or inside their interval; map order
-  // (first enqueue) breaks ties between lanes that started at the same time.
-  #lanes = new Map<string, ChatLane>();
+  // Lanes stay while queued, running or pacing; map order (first enqueue)
+  // breaks ties between lanes served equally recently.
+  #lanes = new Map<string, Lane>();
   // Start times within the last GLOBAL_WINDOW_MS, oldest first.
   #recentStartsMs: number[] = [];
   #pending = 0;
@@ -51,73 +87,93 @@ export class Outbox {
   /**
    * Creates an empty outbox; no timer runs until a call waits for its turn.
    *
-   * @throws {RangeError} if `perChatIntervalMs` is negative or not finite, or
-   * `globalPerSecond` is not positive
+   * @throws {RangeError} if an interval is negative or not finite, or a
+   * rate is not positive
    */
   constructor(options: OutboxOptions) {
-    const perChatIntervalMs = options.perChatIntervalMs ??
-      DEFAULT_PER_CHAT_INTERVAL_MS;
-    const globalPerSecond = options.globalPerSecond ??
-      DEFAULT_GLOBAL_PER_SECOND;
-    if (!(perChatIntervalMs >= 0 && Number.isFinite(perChatIntervalMs))) {
-      throw new RangeError(
-        `Cannot create outbox: perChatIntervalMs "${perChatIntervalMs}" must be a finite number >= 0`,
-      );
-    }
-    if (!(globalPerSecond > 0)) {
-      throw new RangeError(
-        `Cannot create outbox: globalPerSecond "${globalPerSecond}" must be > 0`,
-      );
-    }
     this.#clock = options.clock;
-    this.#perChatIntervalMs = perChatIntervalMs;
-    this.#globalPerSecond = globalPerSecond;
+    this.#limits = {
+      perChatIntervalMs: interval(
+        "perChatIntervalMs",
+        options.perChatIntervalMs ?? DEFAULT_PER_CHAT_INTERVAL_MS,
+      ),
+      draftIntervalMs: interval(
+        "draftIntervalMs",
+        options.draftIntervalMs ?? DEFAULT_DRAFT_INTERVAL_MS,
+      ),
+      groupPerMinute: rate(
+        "groupPerMinute",
+        options.groupPerMinute ?? DEFAULT_GROUP_PER_MINUTE,
+      ),
+    };
+    this.#globalPerSecond = rate(
+      "globalPerSecond",
+      options.globalPerSecond ?? DEFAULT_GLOBAL_PER_SECOND,
+    );
   }
 
   /**
-   * Queues a call for a chat. Calls of one chat run in order, one at a time,
-   * at most one per perChatIntervalMs, and all chats together stay under
-   * globalPerSecond (fair: chats are served round-robin). With `replaceKey`,
-   * a queued call that has not started yet with the same key is replaced by
-   * this one and its promise resolves to undefined — used to coalesce edits
-   * of one message so only the newest text is sent. A failing call rejects
-   * its own promise and never blocks later ones.
+   * Queues a call for a chat. Calls of one chat and budget run one at a time;
+   * answers run in order, before any preview queued with them. A failing call
+   * rejects its own promise and never blocks later ones. A replacing call
+   * takes the replaced one's place, or, of another kind, its own kind's.
    *
-   * The replacing call takes the replaced one's place in the queue. Keys are
-   * scoped to the chat.
-   *
-   * @param chatId `42` and `"42"` name the same chat
-   * @returns what `call` resolves to, or undefined if it was replaced
+   * @param chatKey "chatId" or "chatId:threadId"; the topics of a group share
+   *   its budget, and `42` and `"42"` name the same chat
+   * @returns what `call` resolves to, or undefined if it was replaced or cancelled
    */
   enqueue<T>(
-    chatId: number | string,
+    chatKey: number | string,
     call: () => Promise<T>,
-    options: { replaceKey?: string } = {},
+    options: EnqueueOptions = {},
   ): Promise<T | undefined> {
-    const lane = this.#laneOf(String(chatId));
+    const key = String(chatKey);
+    const kind = options.kind ?? "answer";
+    const lane = this.#laneOf(key, kind);
     const { promise, resolve, reject } = Promise.withResolvers<
       T | undefined
     >();
     const entry: QueuedCall = {
+      chatKey: key,
+      kind,
+      replaceKey: options.replaceKey,
       call,
       resolve: resolve as (value: unknown) => void,
       reject,
-      replaceKey: options.replaceKey,
     };
-    const replacedIndex = entry.replaceKey === undefined
-      ? -1
-      : lane.queue.findIndex((queued) =>
-        queued.replaceKey === entry.replaceKey
-      );
-    if (replacedIndex !== -1) {
-      lane.queue[replacedIndex].resolve(undefined);
-      lane.queue[replacedIndex] = entry;
-      return promise;
+    const replaced = this.#find(lane, key, entry.replaceKey);
+    if (replaced !== -1) {
+      lane.queue[replaced].resolve(undefined);
+      if (lane.queue[replaced].kind === kind) {
+        lane.queue[replaced] = entry;
+        return promise;
+      }
+      lane.queue.splice(replaced, 1);
+      this.#pending--;
     }
     lane.queue.push(entry);
     this.#pending++;
     this.#pump();
     return promise;
+  }
+
+  /**
+   * Drops a chat's queued call that has not started; its promise resolves
+   * to undefined. Returns whether there was one.
+   */
+  cancel(chatKey: number | string, replaceKey: string): boolean {
+    const key = String(chatKey);
+    for (const kind of ["answer", "draft", "typing"] as const) {
+      const lane = this.#lanes.get(laneKey(key, kind));
+      const index = lane ? this.#find(lane, key, replaceKey) : -1;
+      if (!lane || index === -1) continue;
+      const [dropped] = lane.queue.splice(index, 1);
+      dropped.resolve(undefined);
+      this.#settled();
+      this.#pump();
+      return true;
+    }
+    return false;
   }
 
   /** Number of calls queued or running (all chats). */
@@ -131,11 +187,24 @@ export class Outbox {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  #laneOf(chatKey: string): ChatLane {
-    let lane = this.#lanes.get(chatKey);
+  #find(lane: Lane, chatKey: string, replaceKey: string | undefined): number {
+    if (replaceKey === undefined) return -1;
+    return lane.queue.findIndex((queued) =>
+      queued.replaceKey === replaceKey && queued.chatKey === chatKey
+    );
+  }
+
+  #laneOf(chatKey: string, kind: CallKind): Lane {
+    const key = laneKey(chatKey, kind);
+    let lane = this.#lanes.get(key);
     if (!lane) {
-      lane = { queue: [], isRunning: false, lastCallMs: -Infinity };
-      this.#lanes.set(chatKey, lane);
+      const pacer = new LanePacer({
+        budget: budgetOf(kind),
+        isGroup: isGroupChat(chatKey),
+        limits: this.#limits,
+      }, this.#clock.now());
+      lane = { pacer, queue: [], isRunning: false };
+      this.#lanes.set(key, lane);
     }
     return lane;
   }
@@ -149,48 +218,66 @@ export class Outbox {
     ) {
       this.#recentStartsMs.shift();
     }
-    // Serving the least recently started lane first is round-robin, and a
-    // newcomer goes before chats already served. One pass is one turn: a lane
-    // that starts a call runs until it settles, and settling pumps again.
-    const lanes = [...this.#lanes].sort(([, a], [, b]) =>
-      byLeastRecentCall(a, b)
-    );
-    for (const [chatKey, lane] of lanes) {
-      const isPaced = nowMs < lane.lastCallMs + this.#perChatIntervalMs;
+    const ready: { lane: Lane; index: number }[] = [];
+    for (const [key, lane] of this.#lanes) {
+      if (lane.isRunning) continue;
       if (lane.queue.length === 0) {
-        if (!lane.isRunning && !isPaced) this.#lanes.delete(chatKey);
+        if (lane.pacer.isSpent(nowMs)) this.#lanes.delete(key);
         continue;
       }
-      if (lane.isRunning || isPaced) continue;
-      if (this.#recentStartsMs.length >= this.#globalPerSecond) break;
-      this.#start(lane, nowMs);
+      const index = nextIndex(lane);
+      if (lane.pacer.readyAtMs(lane.queue[index].kind, nowMs) <= nowMs) {
+        ready.push({ lane, index });
+      }
+    }
+    // Answers first; then the least recently served lane, which is
+    // round-robin, with newcomers before chats already served. A lane that
+    // starts a call runs until it settles, and settling pumps again.
+    ready.sort((a, b) =>
+      rank(a.lane.queue[a.index]) - rank(b.lane.queue[b.index]) ||
+      byLeastRecentCall(a.lane, b.lane)
+    );
+    for (const { lane, index } of ready) {
+      const kind = lane.queue[index].kind;
+      if (this.#globalFreeAtMs(kind) > nowMs) continue;
+      this.#start(lane, index, nowMs);
     }
     this.#scheduleWake(nowMs);
   }
 
-  #start(lane: ChatLane, nowMs: number): void {
-    const queued = lane.queue.shift()!;
+  /** When the bot-wide budget has room for a call of `kind`. */
+  #globalFreeAtMs(kind: CallKind): number {
+    // Best-effort calls leave a fifth of the budget to answers.
+    const limit = kind === "answer" ? this.#globalPerSecond : Math.max(
+      1,
+      this.#globalPerSecond - Math.floor(this.#globalPerSecond / 5),
+    );
+    const starts = this.#recentStartsMs;
+    if (starts.length < limit) return -Infinity;
+    return starts[starts.length - limit] + GLOBAL_WINDOW_MS;
+  }
+
+  #start(lane: Lane, index: number, nowMs: number): void {
+    const [queued] = lane.queue.splice(index, 1);
     lane.isRunning = true;
-    lane.lastCallMs = nowMs;
     this.#recentStartsMs.push(nowMs);
+    const onSettled = lane.pacer.start(queued.kind, nowMs);
     // The executor turns a synchronous throw into a rejection.
     new Promise((resolve) => resolve(queued.call()))
       .then(queued.resolve, queued.reject)
       .finally(() => {
         lane.isRunning = false;
-        // A call that outlasted the interval (it waited out a 429 inside the
-        // retry transformer, or the network was slow) paces the next one
-        // from its end: following it at once would earn the next 429.
-        const settledMs = this.#clock.now();
-        if (settledMs - nowMs > this.#perChatIntervalMs) {
-          lane.lastCallMs = settledMs;
-        }
-        this.#pending--;
-        if (this.#pending === 0) {
-          for (const resolveIdle of this.#idleWaiters.splice(0)) resolveIdle();
-        }
+        onSettled(this.#clock.now());
+        this.#settled();
         this.#pump();
       });
+  }
+
+  #settled(): void {
+    this.#pending--;
+    if (this.#pending === 0) {
+      for (const resolveIdle of this.#idleWaiters.splice(0)) resolveIdle();
+    }
   }
 
   /** Arms one timer for the earliest moment a waiting call may start. */
@@ -199,25 +286,58 @@ export class Outbox {
     this.#cancelWake = undefined;
     let wakeMs = Infinity;
     for (const lane of this.#lanes.values()) {
-      if (lane.queue.length > 0 && !lane.isRunning) {
-        wakeMs = Math.min(wakeMs, lane.lastCallMs + this.#perChatIntervalMs);
-      }
+      if (lane.queue.length === 0 || lane.isRunning) continue;
+      const kind = lane.queue[nextIndex(lane)].kind;
+      wakeMs = Math.min(
+        wakeMs,
+        Math.max(
+          lane.pacer.readyAtMs(kind, nowMs),
+          this.#globalFreeAtMs(kind),
+        ),
+      );
     }
     // Nothing waits on time: running lanes pump when they settle.
     if (wakeMs === Infinity) return;
-    if (this.#recentStartsMs.length >= this.#globalPerSecond) {
-      wakeMs = Math.max(wakeMs, this.#recentStartsMs[0] + GLOBAL_WINDOW_MS);
-    }
-    this.#cancelWake = this.#clock.after(wakeMs - nowMs, () => {
+    this.#cancelWake = this.#clock.after(Math.max(0, wakeMs - nowMs), () => {
       this.#cancelWake = undefined;
       this.#pump();
     });
   }
 }
 
+function interval(name: string, ms: number): number {
+  if (ms >= 0 && Number.isFinite(ms)) return ms;
+  throw new RangeError(
+    `Cannot create outbox: ${name} "${ms}" must be a finite number >= 0`,
+  );
+}
+
+function rate(name: string, perPeriod: number): number {
+  if (perPeriod > 0) return perPeriod;
+  throw new RangeError(
+    `Cannot create outbox: ${name} "${perPeriod}" must be > 0`,
+  );
+}
+
+/** Lanes are per chat, not per topic: a group's topics share its limits. */
+function laneKey(chatKey: string, kind: CallKind): string {
+  return `${budgetOf(kind)}:${chatKey.split(":")[0]}`;
+}
+
+/** The call a lane runs next: its first answer, else its first call. */
+function nextIndex(lane: Lane): number {
+  const answer = lane.queue.findIndex((queued) => queued.kind === "answer");
+  return answer === -1 ? 0 : answer;
+}
+
+function rank(queued: QueuedCall): number {
+  return queued.kind === "answer" ? 0 : 1;
+}
+
 /** Sort order of lanes: least recently served first (never served: -Infinity). */
-function byLeastRecentCall(a: ChatLane, b: ChatLane): number {
+function byLeastRecentCall(a: Lane, b: Lane): number {
+  const [aMs, bMs] = [a.pacer.lastCallMs, b.pacer.lastCallMs];
   // Not a subtraction: -Infinity - -Infinity is NaN.
-  if (a.lastCallMs === b.lastCallMs) return 0;
-  return a.lastCallMs < b.lastCallMs ? -1 : 1;
+  if (aMs === bMs) return 0;
+  return aMs < bMs ? -1 : 1;
 }

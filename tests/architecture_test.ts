@@ -35,6 +35,7 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   "reply.ts": "chat",
   "live_view.ts": "chat",
   "outbox.ts": "chat",
+  "pacing.ts": "chat",
   "render.ts": "chat",
   "split.ts": "chat",
   "answer.ts": "chat",

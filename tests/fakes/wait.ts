@@ -55,3 +55,31 @@ export function withDeadline<T>(
     );
   });
 }
+
+/**
+ * Advances a manual clock by `stepMs` between checks of `probe` until it
+ * returns a truthy value, then returns that value. Promise callbacks run
+ * between checks, so the wait is for the fact, not for a number of ticks.
+ * @param options.timeoutMs real time bound; default 5 s
+ * @throws {Error} after `timeoutMs`, naming what it waited for
+ */
+export function advanceUntil<T>(
+  clock: { advance(ms: number): void },
+  probe: () => T | undefined | null | false,
+  options: {
+    description: string | (() => string);
+    stepMs: number;
+    timeoutMs?: number;
+  },
+): Promise<T> {
+  let isFirst = true;
+  return pollUntil(() => {
+    if (!isFirst) clock.advance(options.stepMs);
+    isFirst = false;
+    return probe();
+  }, {
+    description: options.description,
+    timeoutMs: options.timeoutMs ?? 5_000,
+    everyMs: 0,
+  });
+}
