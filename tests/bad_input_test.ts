@@ -189,19 +189,46 @@ Deno.test("bad input: every row gets a clear answer and the bot keeps serving", 
     await t.step(row.name, async () => {
       const before = bot.api.messages().length;
       await row.send(bot);
-      await bot.waitForMessage(row.expected, { after: before });
+      const answer = await bot.waitForMessage(row.expected, { after: before });
       await bot.idle();
-      await bot.ask(`ping ${++n}`, new RegExp(`echo: ping ${n}$`));
+      const pong = await bot.ask(`ping ${++n}`, new RegExp(`echo: ping ${n}$`));
+      assert.ok(pong.message_id > answer.message_id, "answered in order");
+      const since = bot.api.messages().slice(before);
+      assert.equal(
+        since.filter((m) => row.expected.test(m.text)).length,
+        1,
+        "answered once",
+      );
+      for (const message of since) {
+        assert.ok(!message.text.includes(bot.dir), "no host path in the chat");
+        assert.doesNotMatch(message.text, /\n\s+at /, "no stack in the chat");
+      }
     });
   }
 });
 
 Deno.test("bad input: Claude exiting at start is reported; a fixed binary works again", async () => {
-  await using bot = await BotHarness.start({
-    env: { CLAUDE_BIN: "/bin/false" },
-  });
-  await bot.ask("hello", /Claude stopped unexpectedly \(exit code 1\)/);
-  await bot.ask("/sessions", /default — IDLE/);
+  const dir = await Deno.makeTempDir();
+  const bin = join(dir, "claude");
+  await Deno.writeTextFile(bin, "#!/bin/sh\nexit 1\n");
+  await Deno.chmod(bin, 0o755);
+  try {
+    await using bot = await BotHarness.start({ env: { CLAUDE_BIN: bin } });
+    await bot.ask("hello", /Claude stopped unexpectedly \(exit code 1\)/);
+    await bot.ask("/sessions", /default — IDLE/);
+    // The owner repairs the install behind the same path; no restart needed.
+    const fixed = join(dir, "claude.new");
+    await Deno.writeTextFile(
+      fixed,
+      `#!/bin/sh\nexec '${bot.claudeBin}' "$@"\n`,
+    );
+    await Deno.chmod(fixed, 0o755);
+    await Deno.rename(fixed, bin);
+    await bot.ask("hello again", /echo: hello again$/);
+    assert.equal((await bot.claudeStarts()).length, 1, "the fixed one ran");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("bad input: a non-executable CLAUDE_BIN is reported as not startable", async () => {
@@ -211,6 +238,12 @@ Deno.test("bad input: a non-executable CLAUDE_BIN is reported as not startable",
   try {
     await using bot = await BotHarness.start({ env: { CLAUDE_BIN: bin } });
     await bot.ask("hello", /could not be started .*permission denied/);
+    assert.deepEqual(
+      bot.app.sessions.list(String(OWNER_ID)).map((v) => [v.state, v.queued]),
+      [["suspended", 0]],
+      "the session is left ready for the next try",
+    );
+    await bot.ask("/sessions", /default — IDLE/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -245,6 +278,12 @@ Deno.test("bad input: a session whose working dir vanished resumes in a recreate
     recursive: true,
   });
   await bot.ask("after", /echo: after/);
+  const workDir = join(bot.dataDir, "work", String(OWNER_ID), "keep");
+  assert.ok((await Deno.stat(workDir)).isDirectory, "the dir is recreated");
+  const starts = await bot.claudeStarts();
+  assert.equal(starts.at(-1)!.cwd, workDir);
+  assert.ok(starts.at(-1)!.argv.includes("--resume"), "resumed, not fresh");
+  await bot.ask("!history", /\["first","after"\]/);
 });
 
 Deno.test("bad input: 50 messages in a burst are all answered, in order, once", async () => {

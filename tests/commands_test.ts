@@ -173,6 +173,11 @@ Deno.test("a missing CLAUDE_BIN gets a clear message and the bot keeps serving",
     /Claude Code CLI was not found \(\/nonexistent\/claude\)/,
   );
   await bot.ask("/sessions", /default — IDLE/);
+  assert.deepEqual(
+    bot.app.sessions.list(String(OWNER_ID)).map((v) => [v.state, v.queued]),
+    [["suspended", 0]],
+    "nothing left running or waiting",
+  );
 });
 
 Deno.test("strangers are refused once with their id and never reach Claude", async () => {
@@ -230,6 +235,14 @@ Deno.test("bad input gets a clear answer", async (t) => {
     });
   }
   await bot.ask("still serving", /echo: still serving/);
+  const inputs = await bot.claudeInputs();
+  assert.deepEqual(
+    inputs.filter((i) => i.stdin.type === "user").map((i) =>
+      JSON.stringify(i.stdin).includes("still serving")
+    ),
+    [true],
+    "no bad input reached Claude",
+  );
 });
 
 Deno.test("/timeout and /mode show and set per-session values", async () => {
@@ -243,6 +256,12 @@ Deno.test("/timeout and /mode show and set per-session values", async () => {
   await bot.ask("/mode quiet", /Output mode of default: quiet/);
   await bot.ask("/model", /Model: default/);
   await bot.ask("/model haiku", /Model of default: haiku/);
+  const view = bot.app.sessions.active(String(OWNER_ID))!;
+  assert.equal(view.idleTimeoutMs, 30 * 60_000);
+  assert.equal(view.outputMode, "quiet");
+  await bot.ask("hi", /echo: hi/);
+  const [start] = await bot.claudeStarts();
+  assert.equal(start.argv[start.argv.indexOf("--model") + 1], "haiku");
 });
 
 Deno.test("photos and documents land in the session's inbox and Claude is told the path", async () => {

@@ -2,7 +2,9 @@
 // queued and interrupted messages after a crash, end to end.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { systemClock } from "../clock.ts";
 import { InboundJournal } from "../journal.ts";
+import { ManualClock } from "./fakes/manual_clock.ts";
 import { BotHarness, OWNER_ID } from "./fakes/bot_harness.ts";
 
 const CHAT = String(OWNER_ID);
@@ -19,12 +21,12 @@ function entry(id: number, text: string) {
 Deno.test("InboundJournal keeps entries across instances, by state, oldest first", async () => {
   const dataDir = await Deno.makeTempDir();
   try {
-    const journal = new InboundJournal({ dataDir });
+    const journal = new InboundJournal({ dataDir, clock: systemClock });
     await journal.load();
     await journal.add(entry(7, "second"));
     await journal.add(entry(3, "first"));
-    await journal.mark(7, "running");
-    const reloaded = new InboundJournal({ dataDir });
+    await journal.start(7);
+    const reloaded = new InboundJournal({ dataDir, clock: systemClock });
     await reloaded.load();
     assert.deepEqual(reloaded.list("queued").map((e) => e.id), [3]);
     assert.deepEqual(reloaded.list("running").map((e) => e.id), [7]);
@@ -37,18 +39,18 @@ Deno.test("InboundJournal keeps entries across instances, by state, oldest first
 Deno.test("InboundJournal prunes done entries after an hour and skips unreadable files", async () => {
   const dataDir = await Deno.makeTempDir();
   try {
-    let now = 1_000_000;
-    const journal = new InboundJournal({ dataDir, now: () => now });
+    const clock = new ManualClock(1_000_000);
+    const journal = new InboundJournal({ dataDir, clock });
     await journal.load();
     await journal.add(entry(1, "old"));
-    await journal.mark(1, "done");
+    await journal.finish(1);
     assert.ok(journal.has(1), "kept to recognise a redelivery");
-    now += 61 * 60_000;
+    clock.advance(61 * 60_000);
     await journal.add(entry(2, "new"));
-    await journal.mark(2, "done");
+    await journal.finish(2);
     assert.ok(!journal.has(1) && journal.has(2));
     await Deno.writeTextFile(join(dataDir, "journal", "9.json"), "{broken");
-    const reloaded = new InboundJournal({ dataDir, now: () => now });
+    const reloaded = new InboundJournal({ dataDir, clock });
     const { skipped } = await reloaded.load();
     assert.equal(skipped.length, 1);
     assert.ok(reloaded.has(2));
@@ -60,10 +62,10 @@ Deno.test("InboundJournal prunes done entries after an hour and skips unreadable
 Deno.test("after a crash, queued messages run in order and an interrupted one is offered for retry", async () => {
   await using bot = await BotHarness.start({
     seed: async (dataDir) => {
-      const journal = new InboundJournal({ dataDir });
+      const journal = new InboundJournal({ dataDir, clock: systemClock });
       await journal.load();
       await journal.add(entry(101, "was running"));
-      await journal.mark(101, "running");
+      await journal.start(101);
       await journal.add(entry(102, "queued one"));
       await journal.add(entry(103, "queued two"));
     },
@@ -95,10 +97,10 @@ Deno.test("after a crash, queued messages run in order and an interrupted one is
 Deno.test("a Retry button of a message retried meanwhile answers no longer pending", async () => {
   await using bot = await BotHarness.start({
     seed: async (dataDir) => {
-      const journal = new InboundJournal({ dataDir });
+      const journal = new InboundJournal({ dataDir, clock: systemClock });
       await journal.load();
       await journal.add(entry(301, "retried by command"));
-      await journal.mark(301, "running");
+      await journal.start(301);
     },
   });
   const notice = await bot.waitForMessage(/restarted while Claude was working/);
@@ -117,22 +119,40 @@ Deno.test("a Retry button of a message retried meanwhile answers no longer pendi
 Deno.test("/retry re-sends the chat's latest interrupted message", async () => {
   await using bot = await BotHarness.start({
     seed: async (dataDir) => {
-      const journal = new InboundJournal({ dataDir });
+      const journal = new InboundJournal({ dataDir, clock: systemClock });
       await journal.load();
       await journal.add(entry(201, "long job"));
-      await journal.mark(201, "running");
+      await journal.start(201);
     },
   });
   await bot.waitForMessage(/restarted while Claude was working/);
   await bot.ask("/retry", /echo: long job/);
   await bot.ask("/retry", /There is no interrupted message to retry/);
+  assert.equal(
+    bot.api.messages().filter((m) => m.text.includes("echo: long job")).length,
+    1,
+    "sent again once",
+  );
+  // The entry is marked done just after the answer is shown.
+  const journal = await bot.until(async () => {
+    const journal = new InboundJournal({
+      dataDir: bot.dataDir,
+      clock: systemClock,
+    });
+    await journal.load();
+    return journal.get(201)?.state === "done" && journal;
+  }, "the retried message to be marked done");
+  assert.deepEqual(journal.list("interrupted"), [], "no longer offered");
 });
 
 Deno.test("a message is journaled before its update is confirmed and marked done after", async () => {
   await using bot = await BotHarness.start();
   await bot.ask("journal me", /echo: journal me/);
   await bot.idle();
-  const journal = new InboundJournal({ dataDir: bot.dataDir });
+  const journal = new InboundJournal({
+    dataDir: bot.dataDir,
+    clock: systemClock,
+  });
   await journal.load();
   const done = journal.list("done");
   assert.equal(done.length, 1);
@@ -148,7 +168,10 @@ Deno.test("a graceful restart keeps messages cut short: queued ones run after it
   );
   bot.api.sendText("waiting behind it");
   await bot.until(() => {
-    const journal = new InboundJournal({ dataDir: bot.dataDir });
+    const journal = new InboundJournal({
+      dataDir: bot.dataDir,
+      clock: systemClock,
+    });
     return journal.load().then(() => journal.list("queued").length === 1);
   }, "the second message to be journaled");
   await bot.restart();
