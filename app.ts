@@ -3,14 +3,16 @@ import { Bot } from "grammy";
 import { retryTransformer } from "./api_retry.ts";
 import { COMMANDS, registerCommands } from "./commands.ts";
 import type { Config } from "./config.ts";
-import { describeError } from "./error_text.ts";
+import { describeError } from "./chat_api.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { InboundJournal } from "./journal.ts";
 import { Outbox } from "./outbox.ts";
 import { loadPersonas } from "./personas.ts";
-import { SessionManager, type StartProcess } from "./sessions.ts";
+import { claudeLauncher, type LaunchFn } from "./launcher.ts";
+import { ProcessTable } from "./process_tree.ts";
+import { SessionRegistry } from "./sessions.ts";
+import { type SpawnFn, systemSpawn } from "./spawner.ts";
 import { SessionStore } from "./store.ts";
-import { ClaudeProcess } from "./subprocess.ts";
 
 /** What the app needs beyond the Config; tests inject the rest. */
 export interface AppOptions {
@@ -18,7 +20,9 @@ export interface AppOptions {
   /** Claude's base environment (see claudeBaseEnvironment). */
   claudeEnv: Record<string, string>;
   clock?: Clock;
-  startProcess?: StartProcess;
+  spawn?: SpawnFn;
+  /** Starts Claude processes; default the real CLI through `spawn`. */
+  launch?: LaunchFn;
   /** Outbox pacing; defaults suit Telegram (1 call/s per chat, 25/s in all). */
   pacing?: { perChatIntervalMs: number; globalPerSecond: number };
   log?: (message: string) => void;
@@ -29,8 +33,10 @@ export interface AppOptions {
 /** A loaded, not yet polling bot. */
 export interface App {
   bot: Bot;
-  sessions: SessionManager;
+  sessions: SessionRegistry;
   outbox: Outbox;
+  /** Finds and stops processes (the reaper uses it). */
+  processes: ProcessTable;
   instanceId: string;
   /** Claude pids recorded by the previous run, for the reaper. */
   recorded: { pid: number; startTime: string }[];
@@ -57,17 +63,26 @@ export async function createApp(options: AppOptions): Promise<App> {
   await store.init();
   const instanceId = await store.instanceId();
   const personas = await loadPersonas(config.dataDir);
-  const sessions = new SessionManager({
+  const spawn = options.spawn ?? systemSpawn;
+  const processes = new ProcessTable({ spawn, clock });
+  const sessions = new SessionRegistry({
     store,
     clock,
-    startProcess: options.startProcess ?? ((o) => ClaudeProcess.start(o)),
-    claudeBin: config.claudeBin,
-    claudeEnv: options.claudeEnv,
+    launch: options.launch ?? claudeLauncher({
+      bin: config.claudeBin,
+      env: options.claudeEnv,
+      spawn,
+      clock,
+      processes,
+      log,
+    }),
     instanceId,
     defaultIdleTimeoutMs: config.idleTimeoutMs,
     defaultModel: config.defaultModel,
-    permissionMode: config.permissionMode,
-    allowedTools: config.allowedTools,
+    claudeDefaults: {
+      permissionMode: config.permissionMode,
+      allowedTools: config.allowedTools,
+    },
     graceMs: config.shutdownGraceMs,
     stallMs: config.hungTurnMs,
     dailyBudgetUsd: config.dailyBudgetUsd,
@@ -77,7 +92,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   for (const path of quarantined) {
     log(`Corrupt session file moved to ${path}; the other sessions loaded`);
   }
-  const journal = new InboundJournal({ dataDir: config.dataDir });
+  const journal = new InboundJournal({ dataDir: config.dataDir, clock });
   const { skipped } = await journal.load();
   for (const path of skipped) log(`Unreadable journal entry skipped: ${path}`);
   const outbox = new Outbox({ clock, ...options.pacing });
@@ -105,6 +120,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     bot,
     sessions,
     outbox,
+    processes,
     instanceId,
     recorded,
     get activeReplies() {

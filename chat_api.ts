@@ -1,6 +1,11 @@
 // Binds grammY's Api to one chat (and forum topic) as the small ChatApi a
 // reply needs, turning Telegram's formatting errors into typed ones.
-import { type Api, GrammyError, InputFile } from "grammy";
+import { type Api, GrammyError, HttpError, InputFile } from "grammy";
+import {
+  FileDownloadError,
+  type FileSource,
+  FileTooLargeError,
+} from "./intake.ts";
 import {
   type ChatApi,
   DraftsUnsupportedError,
@@ -60,11 +65,19 @@ export function chatApi(
     get canDraft() {
       return chatId > 0 && drafts.isSupported;
     },
-    async sendText(text, { html }) {
+    async sendText(text, { html, buttons }) {
+      const keyboard = buttons && {
+        reply_markup: {
+          inline_keyboard: buttons.map((row) =>
+            row.map(({ text, data }) => ({ text, callback_data: data }))
+          ),
+        },
+      };
       try {
         const message = await api.sendMessage(chatId, text, {
           ...thread,
           ...parseMode(html),
+          ...keyboard,
           link_preview_options: { is_disabled: true },
         });
         return message.message_id;
@@ -118,4 +131,69 @@ export function chatApi(
       );
     },
   };
+}
+
+const DOWNLOAD_TIMEOUT_MS = 120_000;
+
+/**
+ * Files from Telegram: getFile, then a download from the Bot API's file
+ * endpoint (the token is in its path, so errors never quote the URL).
+ * @param options.maxUploadBytes MAX_UPLOAD_MB in bytes
+ */
+export function telegramFiles(
+  api: Api,
+  options: { apiRoot: string; botToken: string; maxUploadBytes: number },
+): FileSource {
+  const limit = options.maxUploadBytes;
+  const tooLarge = (size: number) =>
+    new FileTooLargeError(
+      `Cannot accept a file of ${size} bytes: the limit is ${limit}`,
+    );
+  return {
+    async download(fileId, size) {
+      if (size !== undefined && size > limit) throw tooLarge(size);
+      let filePath: string | undefined;
+      try {
+        filePath = (await api.getFile(fileId)).file_path;
+      } catch (error) {
+        throw new FileDownloadError(
+          `Cannot download file "${fileId}": ${describeError(error)}`,
+          { cause: error },
+        );
+      }
+      if (!filePath) {
+        throw new FileDownloadError(
+          `Cannot download file "${fileId}": Telegram gave no file path`,
+        );
+      }
+      const response = await fetch(
+        `${options.apiRoot}/file/bot${options.botToken}/${filePath}`,
+        { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) },
+      ).catch((error) => {
+        throw new FileDownloadError(
+          `Cannot download file "${fileId}": ${error?.name ?? "network error"}`,
+        );
+      });
+      if (!response.ok) {
+        await response.body?.cancel();
+        throw new FileDownloadError(
+          `Cannot download file "${fileId}": status ${response.status}`,
+        );
+      }
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      if (bytes.length > limit) throw tooLarge(bytes.length);
+      return bytes;
+    },
+  };
+}
+
+/** An error for the log: grammY errors carry request URLs with the token, so only their codes and descriptions are kept. */
+export function describeError(error: unknown): string {
+  if (error instanceof GrammyError) {
+    return `GrammyError ${error.method}: ${error.error_code} ${error.description}`;
+  }
+  if (error instanceof HttpError) return `HttpError: ${error.message}`;
+  return error instanceof Error
+    ? (error.stack ?? error.message)
+    : String(error);
 }

@@ -12,12 +12,12 @@ import {
   usageReport,
 } from "./session_reports.ts";
 import { isIdleTimeoutMinutes, TIMEOUT_MINUTES } from "./session_settings.ts";
-import type { SessionManager } from "./sessions.ts";
+import type { SessionRegistry } from "./sessions.ts";
 import type { OutputMode } from "./turn.ts";
 
 /** What the commands act on and need to know. */
 export interface ChatCommandsOptions {
-  sessions: SessionManager;
+  sessions: SessionRegistry;
   clock: Clock;
   personas: readonly Persona[];
   /** Idle timeout of sessions not yet created, for /timeout. */

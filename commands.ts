@@ -4,19 +4,25 @@ import { Bot, type Context } from "grammy";
 import { accessControl } from "./access_control.ts";
 import { APPROVAL_PREFIX, Approvals } from "./approvals.ts";
 import { ChatCommands } from "./chat_commands.ts";
-import { describeError, errorText } from "./error_text.ts";
+import { errorText } from "./error_text.ts";
 import { truncate } from "./format.ts";
 import type { Clock } from "./clock.ts";
+import {
+  chatApi,
+  describeError,
+  DraftSupport,
+  telegramFiles,
+} from "./chat_api.ts";
 import { RETRY_PREFIX, TurnIntake } from "./intake.ts";
 import type { InboundJournal, JournalInput } from "./journal.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Persona } from "./personas.ts";
 import { escapeHtml } from "./render.ts";
-import type { SessionManager } from "./sessions.ts";
+import type { SessionRegistry } from "./sessions.ts";
 
 /** What the handlers need. */
 export interface CommandsOptions {
-  sessions: SessionManager;
+  sessions: SessionRegistry;
   journal: InboundJournal;
   outbox: Outbox;
   clock: Clock;
@@ -90,8 +96,11 @@ export function registerCommands(
       maxUploadBytes: options.maxUploadBytes,
       log,
     });
+  const drafts = new DraftSupport();
+  const chats = (target: { chatId: number; threadId?: number }) =>
+    chatApi(bot.api, { ...target, drafts });
   const approvals = new Approvals({
-    api: bot.api,
+    chatFor: chats,
     outbox: options.outbox,
     sessions,
     clock: options.clock,
@@ -99,15 +108,13 @@ export function registerCommands(
     log,
   });
   const intake = new TurnIntake({
-    api: bot.api,
     sessions,
     approvals,
     journal: options.journal,
     outbox: options.outbox,
     clock: options.clock,
-    apiRoot: options.apiRoot,
-    botToken: options.botToken,
-    maxUploadBytes: options.maxUploadBytes,
+    chats,
+    files: telegramFiles(bot.api, options),
     errorText: textOf,
     log,
   });
@@ -293,13 +300,14 @@ export function registerCommands(
       chatKey: chatKeyOf(ctx),
       input,
     };
+    let journaled;
     try {
-      await options.journal.add(entry);
+      journaled = await options.journal.add(entry);
     } catch (error) {
       await reply(ctx, textOf(error));
       return;
     }
-    intake.accept({ ...entry, state: "queued", receivedAt: Date.now() });
+    intake.accept(journaled);
   }
 }
 

@@ -1,6 +1,5 @@
 // The one mapping from errors to chat text, and errors as log lines: known
 // errors get a short, plain reply; others a generic one, details in the log.
-import { GrammyError, HttpError } from "grammy";
 import { AtomicWriteError } from "./atomic_file.ts";
 import { humanDuration, truncate, usd } from "./format.ts";
 import type { Clock } from "./clock.ts";
@@ -68,24 +67,15 @@ export function errorText(error: unknown, options: ErrorTextOptions): string {
     log(error.message);
     return "⚠️ personas.json in the data directory is invalid; see the log.";
   }
-  if (
-    error instanceof FileDownloadError || error instanceof HttpError ||
-    error instanceof GrammyError
-  ) {
-    log(describeError(error));
+  if (error instanceof FileDownloadError) {
+    log(error.message);
     return "⚠️ Telegram did not deliver the file; please try again.";
   }
-  log(`Unexpected error: ${describeError(error)}`);
+  // The log is token-redacted where it is made (app.ts).
+  log(
+    `Unexpected error: ${
+      error instanceof Error ? error.stack ?? error.message : error
+    }`,
+  );
   return "⚠️ Something went wrong; the details are in the bot's log.";
-}
-
-/** An error for the log: grammY errors carry request URLs with the token, so only their codes and descriptions are kept. */
-export function describeError(error: unknown): string {
-  if (error instanceof GrammyError) {
-    return `GrammyError ${error.method}: ${error.error_code} ${error.description}`;
-  }
-  if (error instanceof HttpError) return `HttpError: ${error.message}`;
-  return error instanceof Error
-    ? (error.stack ?? error.message)
-    : String(error);
 }

@@ -1,21 +1,25 @@
 // From a journaled user message to a session turn: per-chat arrival order,
-// file downloads into the inbox, the reply sink, and recovery after a crash.
-import type { Api } from "grammy";
+// file downloads into the inbox, the turn's updates into its reply, and
+// recovery after a crash.
 import type { Approvals } from "./approvals.ts";
-import { chatApi, DraftSupport } from "./chat_api.ts";
-import { truncate } from "./format.ts";
 import type { Clock } from "./clock.ts";
+import { truncate } from "./format.ts";
 import { saveToInbox } from "./inbox.ts";
 import type { InboundJournal, JournalEntry } from "./journal.ts";
+import type { ChatApi } from "./live_view.ts";
 import { KeyedLock } from "./lock.ts";
 import type { Outbox } from "./outbox.ts";
 import { escapeHtml } from "./render.ts";
-import type { ChatApi } from "./live_view.ts";
 import { TelegramReply } from "./reply.ts";
 import { ShuttingDownError } from "./session_errors.ts";
 import { sessionNameFrom } from "./session_settings.ts";
-import type { SessionManager } from "./sessions.ts";
-import type { TurnInput, TurnSink } from "./turn.ts";
+import type { SessionRegistry } from "./sessions.ts";
+import type {
+  OutputMode,
+  TurnInput,
+  TurnOutcome,
+  TurnUpdates,
+} from "./turn.ts";
 
 /** A file over MAX_UPLOAD_MB. */
 export class FileTooLargeError extends Error {
@@ -27,18 +31,32 @@ export class FileDownloadError extends Error {
   override name = "FileDownloadError";
 }
 
+/** Where a chat's files come from (Telegram, at the edge). */
+export interface FileSource {
+  /**
+   * The file's bytes.
+   * @param size the size Telegram announced, checked before downloading
+   * @throws {FileTooLargeError} {FileDownloadError}
+   */
+  download(fileId: string, size?: number): Promise<Uint8Array>;
+}
+
+/** Where a message was posted: a chat, and a forum topic in it. */
+export interface ChatTarget {
+  chatId: number;
+  threadId?: number;
+}
+
 /** What the intake needs. */
 export interface IntakeOptions {
-  api: Api;
-  sessions: SessionManager;
+  sessions: SessionRegistry;
   journal: InboundJournal;
   approvals: Approvals;
   outbox: Outbox;
   clock: Clock;
-  /** Bot API base URL and token, for file downloads. */
-  apiRoot: string;
-  botToken: string;
-  maxUploadBytes: number;
+  /** The API of one chat (or topic), made at the edge. */
+  chats: (target: ChatTarget) => ChatApi;
+  files: FileSource;
   /** The one error → chat text mapping (error_text.ts). */
   errorText: (error: unknown) => string;
   log: (message: string) => void;
@@ -49,13 +67,12 @@ export const RETRY_PREFIX = "retry:";
 
 /** Images up to this size also reach Claude as image blocks, not only as files. */
 const MAX_INLINE_IMAGE_BYTES = 5 * 1024 * 1024;
-const DOWNLOAD_TIMEOUT_MS = 120_000;
 
 /** Runs journaled messages as turns, in arrival order per chat. */
 export class TurnIntake {
   #options: IntakeOptions;
+  /** Serialises what a chat sent: each message reaches its session in order. */
   #order = new KeyedLock<string>();
-  #drafts = new DraftSupport();
   #activeReplies = 0;
 
   constructor(options: IntakeOptions) {
@@ -88,37 +105,33 @@ export class TurnIntake {
    * re-run blindly) with a Retry button.
    */
   async recover(): Promise<void> {
-    const { journal } = this.#options;
+    const { journal, outbox, chats, log } = this.#options;
     for (const entry of journal.list("running")) {
       // Marked only once the notice is out: a crash before that sends it
       // again at the next start, where marking first would lose it for good.
-      await this.#options.outbox.enqueue(
+      await outbox.enqueue(
         entry.chatKey,
         () =>
-          this.#options.api.sendMessage(
-            entry.chatId,
+          chats(entry).sendText(
             `⚠️ The bot restarted while Claude was working on your message “${
               escapeHtml(truncate(describeInput(entry), 80))
             }”. It was not run again, because Claude may already have run tools. Tap Retry (or send /retry) to send it again.`,
             {
-              parse_mode: "HTML",
-              message_thread_id: entry.threadId,
-              reply_markup: {
-                inline_keyboard: [[{
-                  text: "Retry",
-                  callback_data: `${RETRY_PREFIX}${entry.id}`,
-                }]],
-              },
+              html: true,
+              buttons: [[{
+                text: "Retry",
+                data: `${RETRY_PREFIX}${entry.id}`,
+              }]],
             },
           ),
       ).catch((error) =>
         // /retry still works; a chat that refuses the notice must not keep
         // the bot from starting.
-        this.#options.log(
+        log(
           `Cannot send the notice about interrupted message ${entry.id} to chat ${entry.chatKey}: ${error}`,
         )
       );
-      await journal.mark(entry.id, "interrupted");
+      await journal.interrupt(entry.id);
     }
     for (const entry of journal.list("queued")) this.accept(entry);
   }
@@ -128,110 +141,115 @@ export class TurnIntake {
    * chat's latest). Returns false when there is nothing to retry.
    */
   async retry(chatKey: string, id?: number): Promise<boolean> {
-    const { journal } = this.#options;
-    const entry = id === undefined
-      ? journal.list("interrupted").filter((e) => e.chatKey === chatKey).at(-1)
-      : journal.get(id);
-    if (!entry || entry.chatKey !== chatKey || entry.state !== "interrupted") {
-      return false;
-    }
-    await journal.mark(entry.id, "queued");
-    this.accept({ ...entry, state: "queued" });
-    return true;
+    const entry = await this.#options.journal.requeue(chatKey, id);
+    if (entry) this.accept(entry);
+    return entry !== undefined;
   }
 
   async #start(entry: JournalEntry): Promise<void> {
-    const { sessions, journal, outbox, log } = this.#options;
-    const api = this.#chat(entry);
-    const fail = (error: unknown) =>
-      outbox.enqueue(
-        entry.chatKey,
-        () => api.sendText(this.#options.errorText(error), { html: true }),
-      );
-    let view;
-    let input: TurnInput;
+    const { sessions } = this.#options;
+    let updates: TurnUpdates;
+    let reply: TelegramReply;
+    let session: string;
     try {
       // In a forum topic the first message names the session after the topic.
-      view = await sessions.ensureActive(entry.chatKey, {
+      const view = await sessions.ensureActive(entry.chatKey, {
         newName: entry.topicName === undefined
           ? undefined
           : sessionNameFrom(entry.topicName) ?? `topic-${entry.threadId}`,
       });
-      input = await this.#prepare(entry, view.workDir);
+      const input = await this.#prepare(entry, view.workDir);
+      session = view.name;
+      updates = sessions.send(entry.chatKey, { session, input });
+      reply = this.#reply(entry, view.outputMode);
     } catch (error) {
-      try {
-        await fail(error);
-      } finally {
-        await journal.mark(entry.id, "done");
-      }
+      if (error instanceof ShuttingDownError) return;
+      await this.#refuse(entry, error);
       return;
     }
-    const reply = new TelegramReply({
-      api,
-      outbox,
-      chatKey: entry.chatKey,
-      clock: this.#options.clock,
-      mode: view.outputMode,
-      log,
-    });
-    this.#activeReplies++;
-    reply.delivered.finally(() => this.#activeReplies--);
-    const { approvals } = this.#options;
-    const target = {
-      chatKey: entry.chatKey,
-      chatId: entry.chatId,
-      threadId: entry.threadId,
-      session: view.name,
-    };
-    const sink: TurnSink = {
-      update(update) {
+    // Not awaited: the chat's next message may queue behind this turn now.
+    this.#follow(entry, { updates, reply, session }).catch((error) =>
+      this.#options.log(`Turn in chat ${entry.chatKey} failed: ${error}`)
+    );
+  }
+
+  /** Pulls the turn's updates into its reply and approvals; the journal follows the turn. */
+  async #follow(
+    entry: JournalEntry,
+    turn: { updates: TurnUpdates; reply: TelegramReply; session: string },
+  ): Promise<void> {
+    const { journal, approvals, sessions, log } = this.#options;
+    const { reply } = turn;
+    const target = { ...entry, session: turn.session };
+    let outcome: TurnOutcome = { kind: "cancelled" };
+    try {
+      for await (const update of turn.updates) {
+        if (update.type === "starting") {
+          // Before Claude gets the message: a crash from here on offers Retry.
+          await journal.start(entry.id);
+          continue;
+        }
         if (
           update.type === "event" && update.event.type === "permission_request"
         ) {
           approvals.request(target, update.event).catch((error) =>
-            log(`Cannot ask chat ${target.chatKey} for approval: ${error}`)
+            log(`Cannot ask chat ${entry.chatKey} for approval: ${error}`)
           );
         }
-        if (update.type === "done") {
-          approvals.endTurn(target.chatKey, target.session).catch((error) =>
-            log(`Cannot close approvals in chat ${target.chatKey}: ${error}`)
-          );
-        }
+        if (update.type === "done") outcome = update.outcome;
         reply.update(update);
-      },
-    };
-    sessions.send(entry.chatKey, {
-      session: view.name,
-      input,
-      sink,
-      beforeStart: () => journal.mark(entry.id, "running"),
-    }).then(
-      async (outcome) => {
-        // Done only once the answer is out: a crash before that leaves the
-        // entry running, so the next start offers Retry instead of silence.
-        await reply.delivered;
-        // Cut short by a shutdown, the entry stays as it is: the next start
-        // replays it (queued) or offers Retry (running).
-        const isCutShort = outcome.kind === "cancelled" ||
-          outcome.kind === "interrupted";
-        if (isCutShort && sessions.isShuttingDown) return;
-        await journal.mark(entry.id, "done");
-      },
-      async (error) => {
-        reply.update({ type: "done", outcome: { kind: "cancelled" } });
-        if (error instanceof ShuttingDownError) return;
-        try {
-          await fail(error);
-        } finally {
-          await journal.mark(entry.id, "done");
-        }
-      },
-    ).catch((error) => log(`Turn in chat ${entry.chatKey} failed: ${error}`));
+      }
+    } catch (error) {
+      reply.update({ type: "done", outcome });
+      await this.#refuse(entry, error);
+      return;
+    } finally {
+      approvals.endTurn(entry.chatKey, turn.session).catch((error) =>
+        log(`Cannot close approvals in chat ${entry.chatKey}: ${error}`)
+      );
+    }
+    // Done only once the answer is out: a crash before that leaves the
+    // entry running, so the next start offers Retry instead of silence.
+    await reply.delivered;
+    // Cut short by a shutdown, the entry stays as it is: the next start
+    // replays it (queued) or offers Retry (running).
+    const isCutShort = outcome.kind === "cancelled" ||
+      outcome.kind === "interrupted";
+    if (isCutShort && sessions.isShuttingDown) return;
+    await journal.finish(entry.id);
+  }
+
+  /** Tells the chat why its message was not run, and closes the entry. */
+  async #refuse(entry: JournalEntry, error: unknown): Promise<void> {
+    const { outbox, errorText, journal, chats } = this.#options;
+    try {
+      await outbox.enqueue(
+        entry.chatKey,
+        () => chats(entry).sendText(errorText(error), { html: true }),
+      );
+    } finally {
+      await journal.finish(entry.id);
+    }
+  }
+
+  #reply(entry: JournalEntry, mode: OutputMode): TelegramReply {
+    const reply = new TelegramReply({
+      api: this.#options.chats(entry),
+      outbox: this.#options.outbox,
+      chatKey: entry.chatKey,
+      clock: this.#options.clock,
+      mode,
+      log: this.#options.log,
+    });
+    this.#activeReplies++;
+    reply.delivered.finally(() => this.#activeReplies--);
+    return reply;
   }
 
   /** Turns a journal entry into Claude's input; files are downloaded into the inbox first. */
   async #prepare(entry: JournalEntry, workDir: string): Promise<TurnInput> {
     const { input } = entry;
+    const { files } = this.#options;
     const caption = input.kind === "text" || !input.caption
       ? ""
       : `\n${input.caption}`;
@@ -239,7 +257,7 @@ export class TurnIntake {
       case "text":
         return { text: input.text };
       case "photo": {
-        const bytes = await this.#download(input.fileId, input.size);
+        const bytes = await files.download(input.fileId, input.size);
         const path = await saveToInbox(
           workDir,
           `photo-${input.fileUniqueId}.jpg`,
@@ -253,7 +271,7 @@ export class TurnIntake {
         };
       }
       case "document": {
-        const bytes = await this.#download(input.fileId, input.size);
+        const bytes = await files.download(input.fileId, input.size);
         const path = await saveToInbox(workDir, input.fileName, bytes);
         return {
           text:
@@ -261,47 +279,6 @@ export class TurnIntake {
         };
       }
     }
-  }
-
-  async #download(fileId: string, size?: number): Promise<Uint8Array> {
-    const limit = this.#options.maxUploadBytes;
-    if (size !== undefined && size > limit) {
-      throw new FileTooLargeError(
-        `Cannot accept a file of ${size} bytes: the limit is ${limit}`,
-      );
-    }
-    const file = await this.#options.api.getFile(fileId);
-    if (!file.file_path) {
-      throw new FileDownloadError(
-        `Cannot download file "${fileId}": Telegram gave no file path`,
-      );
-    }
-    const { apiRoot, botToken } = this.#options;
-    const response = await fetch(
-      `${apiRoot}/file/bot${botToken}/${file.file_path}`,
-      { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) },
-    );
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw new FileDownloadError(
-        `Cannot download file "${fileId}": status ${response.status}`,
-      );
-    }
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    if (bytes.length > limit) {
-      throw new FileTooLargeError(
-        `Cannot accept a file of ${bytes.length} bytes: the limit is ${limit}`,
-      );
-    }
-    return bytes;
-  }
-
-  #chat(entry: JournalEntry): ChatApi {
-    return chatApi(this.#options.api, {
-      chatId: entry.chatId,
-      threadId: entry.threadId,
-      drafts: this.#drafts,
-    });
   }
 }
 

@@ -1,9 +1,12 @@
 // The inbound journal: every user message is on disk before Telegram is told
 // it arrived, and stays until its turn ends, so a crash loses nothing and a
-// redelivered update is never answered twice.
+// redelivered update is never answered twice. This module alone moves an
+// entry between its states (queued → running → done, or interrupted by a
+// restart and queued again by Retry).
 import { join } from "node:path";
 import { z } from "zod";
 import { writeTextFileAtomic } from "./atomic_file.ts";
+import type { Clock } from "./clock.ts";
 
 const inputSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("text"), text: z.string() }),
@@ -44,6 +47,16 @@ const entrySchema = z.object({
 /** One journaled message. */
 export type JournalEntry = z.infer<typeof entrySchema>;
 
+type State = JournalEntry["state"];
+
+/** The moves an entry may make; any other is ignored. */
+const TRANSITIONS: Readonly<Record<State, readonly State[]>> = {
+  queued: ["running", "done"],
+  running: ["done", "interrupted"],
+  interrupted: ["queued", "done"],
+  done: [],
+};
+
 /** Done entries are kept this long to recognise a redelivered update. */
 const KEEP_DONE_MS = 60 * 60_000;
 /** An interrupted message not retried within a week is dropped. */
@@ -53,11 +66,11 @@ const KEEP_INTERRUPTED_MS = 7 * 24 * 60 * 60_000;
 export class InboundJournal {
   #dir: string;
   #entries = new Map<number, JournalEntry>();
-  #now: () => number;
+  #clock: Clock;
 
-  constructor(options: { dataDir: string; now?: () => number }) {
+  constructor(options: { dataDir: string; clock: Clock }) {
     this.#dir = join(options.dataDir, "journal");
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock;
   }
 
   /**
@@ -107,25 +120,61 @@ export class InboundJournal {
    * Records a new message (state queued) durably.
    * @throws {AtomicWriteError}
    */
-  add(entry: Omit<JournalEntry, "state" | "receivedAt">): Promise<void> {
-    return this.#save({ ...entry, state: "queued", receivedAt: this.#now() });
+  add(
+    entry: Omit<JournalEntry, "state" | "receivedAt">,
+  ): Promise<JournalEntry> {
+    return this.#save({
+      ...entry,
+      state: "queued",
+      receivedAt: this.#clock.now(),
+    });
   }
 
-  /** Moves an entry to another state durably; unknown ids are ignored. */
-  async mark(id: number, state: JournalEntry["state"]): Promise<void> {
+  /** queued → running: the message is about to reach Claude. */
+  async start(id: number): Promise<void> {
+    await this.#move(id, "running");
+  }
+
+  /** → done: the turn's answer is out (or the message was refused). */
+  async finish(id: number): Promise<void> {
+    if (await this.#move(id, "done")) await this.#prune();
+  }
+
+  /** running → interrupted: the bot restarted while Claude worked on it. */
+  async interrupt(id: number): Promise<void> {
+    await this.#move(id, "interrupted");
+  }
+
+  /**
+   * interrupted → queued, for Retry: the entry with `id`, or the chat's
+   * latest interrupted one. Undefined when there is none in this chat.
+   */
+  async requeue(
+    chatKey: string,
+    id?: number,
+  ): Promise<JournalEntry | undefined> {
+    const entry = id === undefined
+      ? this.list("interrupted").filter((e) => e.chatKey === chatKey).at(-1)
+      : this.#entries.get(id);
+    if (entry?.chatKey !== chatKey) return undefined;
+    return await this.#move(entry.id, "queued");
+  }
+
+  /** Moves an entry durably if TRANSITIONS allow it; returns it moved, or undefined. */
+  async #move(id: number, state: State): Promise<JournalEntry | undefined> {
     const entry = this.#entries.get(id);
-    if (!entry) return;
-    await this.#save({
+    if (!entry || !TRANSITIONS[entry.state].includes(state)) return undefined;
+    return await this.#save({
       ...entry,
       state,
-      doneAt: state === "done" ? this.#now() : undefined,
+      doneAt: state === "done" ? this.#clock.now() : undefined,
     });
-    if (state === "done") await this.#prune();
   }
 
-  async #save(entry: JournalEntry): Promise<void> {
+  async #save(entry: JournalEntry): Promise<JournalEntry> {
     await writeTextFileAtomic(this.#path(entry.id), JSON.stringify(entry));
     this.#entries.set(entry.id, entry);
+    return entry;
   }
 
   #path(id: number): string {
@@ -133,7 +182,7 @@ export class InboundJournal {
   }
 
   async #prune(): Promise<void> {
-    const nowMs = this.#now();
+    const nowMs = this.#clock.now();
     const isStale = (entry: JournalEntry) =>
       entry.state === "done"
         ? (entry.doneAt ?? 0) <= nowMs - KEEP_DONE_MS

@@ -43,3 +43,25 @@ export class KeyedLock<K> {
     return this.#tails.size;
   }
 }
+
+/**
+ * A lock for one thing (a session): tasks run strictly one after another in
+ * call order; a failure never breaks the chain. Calling `run` from inside a
+ * task deadlocks, as with KeyedLock.
+ */
+export class Lock {
+  #tail: Promise<void> = Promise.resolve();
+
+  /** Runs `task` after every earlier task settled; settles with its outcome. */
+  async run<T>(task: () => T | Promise<T>): Promise<T> {
+    const previous = this.#tail;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#tail = promise;
+    try {
+      await previous;
+      return await task();
+    } finally {
+      resolve();
+    }
+  }
+}

@@ -8,7 +8,7 @@ import {
   ConfigError,
   parseConfig,
 } from "./config.ts";
-import { describeError } from "./error_text.ts";
+import { describeError } from "./chat_api.ts";
 import { CLAUDE_ENV_OPTION } from "./launch.ts";
 import { reapOrphans } from "./reaper.ts";
 
@@ -68,6 +68,7 @@ async function main(): Promise<void> {
   }
 
   const reaped = await reapOrphans({
+    processes: app.processes,
     instanceId: app.instanceId,
     claudeBin: config.claudeBin,
     recorded: app.recorded,

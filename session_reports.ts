@@ -10,9 +10,12 @@ export function stateLabel(view: SessionView): string {
   switch (view.state) {
     case "busy":
       return "LIVE, working";
-    case "running":
+    case "live":
       return "LIVE";
+    case "starting":
+      return "LIVE, starting";
     case "suspended":
+    case "archived":
       return "IDLE (suspended)";
   }
 }

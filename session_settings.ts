@@ -33,14 +33,18 @@ export function isIdleTimeoutMinutes(minutes: number): boolean {
     minutes <= TIMEOUT_MINUTES.max;
 }
 
-/**
- * The CLI settings of a session's next Claude process.
- * @param defaults.permissionMode CLAUDE_PERMISSION_MODE, for a session without its own
- * @param defaults.allowedTools CLAUDE_ALLOWED_TOOLS, the same for every session
- */
+/** The bot-wide settings a session's own settings fall back on. */
+export interface ClaudeDefaults {
+  /** CLAUDE_PERMISSION_MODE, for a session without its own. */
+  permissionMode: string;
+  /** CLAUDE_ALLOWED_TOOLS, the same for every session. */
+  allowedTools: string[];
+}
+
+/** The CLI settings of a session's next Claude process. */
 export function claudeSettings(
   record: SessionRecord,
-  defaults: { permissionMode: string; allowedTools: string[] },
+  defaults: ClaudeDefaults,
 ): ClaudeSettings {
   return {
     resumeSessionId: record.claudeSessionId,

@@ -1,166 +1,99 @@
-// Session registry and lifecycle: named sessions per chat, one Claude process
-// per live session, serialised turns, idle suspend and transparent resume.
-import { join } from "node:path";
+// The registry of sessions: which chats have which named sessions, which one
+// is active, and their settings. Each session's lifecycle is its own
+// (session.ts); the registry finds it and hands the request over.
 import type { Clock } from "./clock.ts";
-import { IdleTimer } from "./idle_timer.ts";
+import type { LaunchFn } from "./launcher.ts";
 import { KeyedLock } from "./lock.ts";
+import type { ProcessIdentity } from "./process_tree.ts";
+import { Session, type SessionState } from "./session.ts";
 import {
-  BudgetExceededError,
   SessionExistsError,
   SessionNameError,
   ShuttingDownError,
   UnknownSessionError,
 } from "./session_errors.ts";
 import {
-  claudeSettings,
+  type ClaudeDefaults,
   isIdleTimeoutMinutes,
   isSessionName,
   TIMEOUT_MINUTES,
 } from "./session_settings.ts";
-import {
-  type SessionRecord,
-  type SessionStore,
-  StoreWriteError,
-} from "./store.ts";
-import type { ClaudeEvent } from "./stream_json.ts";
-import {
-  type ClaudeExit,
-  ClaudeExitedError,
-  type ClaudeProcess,
-  type ClaudeProcessOptions,
-  ClaudeStartError,
-  type PermissionDecision,
-} from "./subprocess.ts";
-import {
-  ActiveTurn,
-  type AttemptOutcome,
-  type OutputMode,
-  turnContent,
-  type TurnOutcome,
-  type TurnRequest,
-} from "./turn.ts";
-import { addDailyCost, costSince, nextDayStart } from "./usage.ts";
-
-/** True process state of a session, as the user sees it. */
-export type SessionState = "running" | "busy" | "suspended";
+import { SpendingPolicy } from "./spending.ts";
+import type { SessionRecord, SessionStore } from "./store.ts";
+import type { PermissionDecision } from "./subprocess.ts";
+import type { OutputMode, TurnInput, TurnUpdates } from "./turn.ts";
 
 /** Read-only snapshot of a session for commands. */
-export interface SessionView {
-  name: string;
-  chatKey: string;
+export interface SessionView
+  extends Readonly<Omit<SessionRecord, "permissionMode" | "state">> {
   isActive: boolean;
-  state: SessionState;
-  personaName?: string;
-  systemPrompt?: string;
-  model?: string;
-  outputMode: OutputMode;
-  idleTimeoutMs: number;
-  createdAt: number;
-  lastActiveAt: number;
-  turns: number;
-  totalCostUsd: number;
-  lastTurnCostUsd: number;
-  contextUsed?: number;
+  state: SessionState["kind"];
   /** The effective permission mode ("ask": approvals on the phone). */
   permissionMode: string;
-  alwaysAllowedTools: readonly string[];
-  costByDay: Readonly<Record<string, number>>;
-  maxBudgetUsd?: number;
-  workDir: string;
   /** Messages waiting behind the running turn. */
   queued: number;
 }
 
-/** The part of a ClaudeProcess sessions use; tests pass an in-memory one. */
-export type ClaudeHandle = Pick<
-  ClaudeProcess,
-  | "pid"
-  | "exited"
-  | "isAlive"
-  | "startTime"
-  | "sendUserMessage"
-  | "interrupt"
-  | "answerPermission"
-  | "stop"
->;
-
-/** Starts a Claude process; `ClaudeProcess.start` in production. */
-export type StartProcess = (options: ClaudeProcessOptions) => ClaudeHandle;
-
-/** Dependencies and defaults of the session manager. */
-export interface SessionManagerOptions {
+/** Dependencies and defaults of the registry. */
+export interface SessionRegistryOptions {
   store: SessionStore;
   clock: Clock;
-  startProcess: StartProcess;
-  claudeBin: string;
-  /** Environment every Claude process gets (the marker is added per session). */
-  claudeEnv: Record<string, string>;
+  launch: LaunchFn;
   /** Prefix of every marker: processes of this bot instance. */
   instanceId: string;
+  claudeDefaults: ClaudeDefaults;
   defaultIdleTimeoutMs: number;
   defaultModel?: string;
-  permissionMode: string;
-  allowedTools: string[];
   /** SIGTERM → SIGKILL grace when stopping a process. */
   graceMs: number;
   /** How long an interrupted turn may take to end before its process is killed. */
   interruptGraceMs?: number;
-  /** Silence in a running turn after which the sink hears "stalled". */
+  /** Silence in a running turn after which the chat hears "stalled". */
   stallMs?: number;
   /** Spending cap of all sessions per UTC day; undefined: none. */
   dailyBudgetUsd?: number;
   log?: (message: string) => void;
 }
 
-interface QueuedTurn {
-  isCancelled: boolean;
-  /** It reached Claude: it is the running turn, not a waiting one. */
-  isStarted: boolean;
-}
-
-interface Session {
-  id: string;
-  record: SessionRecord;
-  timer: IdleTimer;
-  process?: ClaudeHandle;
-  /** The process was started with --resume and has not answered yet. */
-  isResumeUnconfirmed: boolean;
-  /** total_cost_usd is cumulative per process: the base of the next difference. */
-  processCostUsd: number;
-  /** A setting that is a CLI flag changed: restart the process at the next turn. */
-  needsRestart: boolean;
-  turn?: ActiveTurn;
-  queue: QueuedTurn[];
-  chain: Promise<unknown>;
-  isArchived: boolean;
+/** What load() found on disk. */
+export interface LoadReport {
+  /** Claude processes the last run recorded, for the reaper. */
+  recorded: ProcessIdentity[];
+  /** Unreadable records, moved aside. */
+  quarantined: string[];
 }
 
 const DEFAULT_SESSION = "default";
 const DEFAULT_INTERRUPT_GRACE_MS = 5_000;
 const DEFAULT_STALL_MS = 10 * 60_000;
 
-/** Owns every session: create/switch/archive, turns, suspend and resume. */
-export class SessionManager {
-  #options: SessionManagerOptions;
+/** Every chat's sessions: create, switch, archive, settings, and where a turn goes. */
+export class SessionRegistry {
+  #options: SessionRegistryOptions;
   #sessions = new Map<string, Session>();
   #active = new Map<string, string>();
-  #lock = new KeyedLock<string>();
+  /** Serialises what changes a chat's set of sessions or its active pointer. */
+  #chatLock = new KeyedLock<string>();
+  #spending: SpendingPolicy;
   #isShuttingDown = false;
 
-  constructor(options: SessionManagerOptions) {
+  constructor(options: SessionRegistryOptions) {
     this.#options = options;
+    this.#spending = new SpendingPolicy({
+      clock: options.clock,
+      dailyBudgetUsd: options.dailyBudgetUsd,
+      records: () => [...this.#sessions.values()].map((s) => s.record),
+    });
   }
 
   /**
    * Loads every session from disk. Sessions that were live when the last run
-   * died become suspended (their processes are the reaper's); their pids are
-   * returned for it.
+   * died become suspended (their processes are the reaper's).
    */
-  async load(): Promise<
-    { recorded: { pid: number; startTime: string }[]; quarantined: string[] }
-  > {
-    const { sessions, chats, quarantined } = await this.#options.store.load();
-    const recorded: { pid: number; startTime: string }[] = [];
+  async load(): Promise<LoadReport> {
+    const { store, clock } = this.#options;
+    const { sessions, chats, quarantined } = await store.load();
+    const recorded: ProcessIdentity[] = [];
     for (const record of sessions) {
       if (record.pid !== undefined && record.pidStartTime !== undefined) {
         recorded.push({ pid: record.pid, startTime: record.pidStartTime });
@@ -171,16 +104,13 @@ export class SessionManager {
         state: "suspended",
         pid: undefined,
         pidStartTime: undefined,
-        suspendedAt: wasLive ? this.#options.clock.now() : record.suspendedAt,
+        suspendedAt: wasLive ? clock.now() : record.suspendedAt,
       });
-      if (wasLive) await this.#persist(session);
+      if (wasLive) await store.saveSession(session.record);
     }
-    for (const chat of chats) {
-      if (
-        chat.activeSession &&
-        this.#sessions.has(sessionId(chat.chatKey, chat.activeSession))
-      ) {
-        this.#active.set(chat.chatKey, chat.activeSession);
+    for (const { chatKey, activeSession } of chats) {
+      if (activeSession && this.#sessions.has(key(chatKey, activeSession))) {
+        this.#active.set(chatKey, activeSession);
       }
     }
     return { recorded, quarantined };
@@ -221,11 +151,11 @@ export class SessionManager {
     persona?: { name?: string; prompt: string },
   ): Promise<SessionView> {
     if (!isSessionName(name)) throw new SessionNameError(name);
-    return this.#lock.run(`chat:${chatKey}`, async () => {
-      if (this.#sessions.has(sessionId(chatKey, name))) {
+    return this.#chatLock.run(chatKey, async () => {
+      if (this.#sessions.has(key(chatKey, name))) {
         throw new SessionExistsError(name);
       }
-      const session = await this.#createSession(chatKey, name, persona);
+      const session = await this.#create(chatKey, name, persona);
       await this.#setActive(chatKey, name);
       return this.#view(session);
     });
@@ -236,7 +166,7 @@ export class SessionManager {
    * @throws {UnknownSessionError}
    */
   switch(chatKey: string, name: string): Promise<SessionView> {
-    return this.#lock.run(`chat:${chatKey}`, async () => {
+    return this.#chatLock.run(chatKey, async () => {
       const session = this.#require(chatKey, name);
       await this.#setActive(chatKey, name);
       return this.#view(session);
@@ -244,8 +174,8 @@ export class SessionManager {
   }
 
   /**
-   * The active session, created as `default` when the chat has none: where
-   * a plain message or a file goes.
+   * The active session, created as `default` (or `newName`) when the chat
+   * has none: where a plain message or a file goes.
    */
   ensureActive(
     chatKey: string,
@@ -254,10 +184,10 @@ export class SessionManager {
     const name = options.newName && isSessionName(options.newName)
       ? options.newName
       : DEFAULT_SESSION;
-    return this.#lock.run(`chat:${chatKey}`, async () => {
+    return this.#chatLock.run(chatKey, async () => {
       const session = this.#activeSession(chatKey) ??
-        this.#sessions.get(sessionId(chatKey, name)) ??
-        await this.#createSession(chatKey, name);
+        this.#sessions.get(key(chatKey, name)) ??
+        await this.#create(chatKey, name);
       await this.#setActive(chatKey, session.record.name);
       return this.#view(session);
     });
@@ -269,26 +199,14 @@ export class SessionManager {
    * @throws {UnknownSessionError}
    */
   archive(chatKey: string, name?: string): Promise<SessionView> {
-    return this.#lock.run(`chat:${chatKey}`, async () => {
+    return this.#chatLock.run(chatKey, async () => {
       const session = name === undefined
         ? this.#activeSession(chatKey)
         : this.#require(chatKey, name);
       if (!session) throw new UnknownSessionError(name ?? DEFAULT_SESSION);
       const view = this.#view(session);
-      await this.#lock.run(session.id, async () => {
-        session.isArchived = true;
-        try {
-          await this.#halt(session);
-          session.record.archivedAt = this.#options.clock.now();
-          await this.#options.store.archiveSession(session.record);
-        } catch (error) {
-          // Not archived after all: the session must keep answering.
-          session.isArchived = false;
-          session.record.archivedAt = undefined;
-          throw error;
-        }
-        this.#sessions.delete(session.id);
-      });
+      await session.archive();
+      this.#sessions.delete(session.id);
       if (this.#active.get(chatKey) === session.record.name) {
         this.#active.delete(chatKey);
         await this.#options.store.saveChat({ chatKey });
@@ -307,24 +225,23 @@ export class SessionManager {
         `Cannot set idle timeout to "${minutes}" minutes: must be a whole number from ${TIMEOUT_MINUTES.min} to ${TIMEOUT_MINUTES.max}`,
       );
     }
-    return this.#changeActive(chatKey, (session) => {
-      session.record.idleTimeoutMs = minutes * 60_000;
-      session.timer.setTimeoutMs(session.record.idleTimeoutMs);
+    return this.#configure(chatKey, (record) => {
+      record.idleTimeoutMs = minutes * 60_000;
     });
   }
 
   /** Sets the active session's output mode. */
   setOutputMode(chatKey: string, mode: OutputMode): Promise<SessionView> {
-    return this.#changeActive(chatKey, (session) => {
-      session.record.outputMode = mode;
+    return this.#configure(chatKey, (record) => {
+      record.outputMode = mode;
     });
   }
 
   /** Sets the active session's model (undefined: the CLI default); applies at the next turn. */
   setModel(chatKey: string, model: string | undefined): Promise<SessionView> {
-    return this.#changeActiveFlags(chatKey, (record) => {
+    return this.#configure(chatKey, (record) => {
       record.model = model;
-    });
+    }, { restartsProcess: true });
   }
 
   /** Sets the active session's persona; applies at the next turn, history kept. */
@@ -332,17 +249,17 @@ export class SessionManager {
     chatKey: string,
     persona: { name?: string; prompt: string } | undefined,
   ): Promise<SessionView> {
-    return this.#changeActiveFlags(chatKey, (record) => {
+    return this.#configure(chatKey, (record) => {
       record.personaName = persona?.name;
       record.systemPrompt = persona?.prompt;
-    });
+    }, { restartsProcess: true });
   }
 
   /** Sets the active session's permission mode; applies at the next turn. */
   setPermissionMode(chatKey: string, mode: string): Promise<SessionView> {
-    return this.#changeActiveFlags(chatKey, (record) => {
+    return this.#configure(chatKey, (record) => {
       record.permissionMode = mode;
-    });
+    }, { restartsProcess: true });
   }
 
   /** Sets the active session's --max-budget-usd (undefined: none); applies at the next turn. */
@@ -350,9 +267,9 @@ export class SessionManager {
     chatKey: string,
     usd: number | undefined,
   ): Promise<SessionView> {
-    return this.#changeActiveFlags(chatKey, (record) => {
+    return this.#configure(chatKey, (record) => {
       record.maxBudgetUsd = usd;
-    });
+    }, { restartsProcess: true });
   }
 
   /** Remembers "Always allow <tool>" for a session; false when it is gone. */
@@ -361,12 +278,11 @@ export class SessionManager {
     name: string,
     tool: string,
   ): Promise<boolean> {
-    const session = this.#sessions.get(sessionId(chatKey, name));
+    const session = this.#sessions.get(key(chatKey, name));
     if (!session) return false;
-    await this.#lock.run(session.id, async () => {
-      if (!session.record.alwaysAllowedTools.includes(tool)) {
-        session.record.alwaysAllowedTools.push(tool);
-        await this.#persist(session);
+    await session.configure((record) => {
+      if (!record.alwaysAllowedTools.includes(tool)) {
+        record.alwaysAllowedTools.push(tool);
       }
     });
     return true;
@@ -374,89 +290,41 @@ export class SessionManager {
 
   /**
    * Queues one turn on a session (the one that was active when the message
-   * arrived: see ensureActive). Turns of a session run one after another in
-   * call order; the promise settles when this turn is done, after `sink`
-   * got "done".
+   * arrived: see ensureActive). Iterate the updates to the end: the turn
+   * runs as they are pulled, and turns of a session run in call order.
    * @throws {ShuttingDownError}
    * @throws {BudgetExceededError} when DAILY_BUDGET_USD is spent for today
    * @throws {UnknownSessionError} when the session was archived meanwhile
    */
-  send(chatKey: string, request: TurnRequest): Promise<TurnOutcome> {
-    if (this.#isShuttingDown) return Promise.reject(new ShuttingDownError());
-    const budgetUsd = this.#options.dailyBudgetUsd;
-    if (budgetUsd !== undefined) {
-      const spentUsd = this.#spentToday();
-      if (spentUsd >= budgetUsd) {
-        const resetsAtMs = nextDayStart(this.#options.clock.now());
-        return Promise.reject(
-          new BudgetExceededError({ spentUsd, budgetUsd, resetsAtMs }),
-        );
-      }
-    }
-    const session = this.#sessions.get(sessionId(chatKey, request.session));
-    if (!session) {
-      return Promise.reject(new UnknownSessionError(request.session));
-    }
-    // Queued synchronously, so call order is turn order.
-    const queued: QueuedTurn = { isCancelled: false, isStarted: false };
-    session.queue.push(queued);
-    const run = session.chain.then(() =>
-      this.#runTurn(session, queued, request)
-    );
-    session.chain = run.catch(() => {
-      // A failed turn already reported itself; the next one must still run.
-    });
-    return run;
+  send(
+    chatKey: string,
+    request: { session: string; input: TurnInput },
+  ): TurnUpdates {
+    if (this.#isShuttingDown) throw new ShuttingDownError();
+    this.#spending.assertCanStart();
+    return this.#require(chatKey, request.session).send(request.input);
   }
 
   /**
    * Interrupts the active session's running turn and drops its queued
-   * messages; the process stays alive. A process that ignores the interrupt
-   * is killed after interruptGraceMs and resumes on the next message.
+   * messages; the process stays alive.
    */
-  async interrupt(
-    chatKey: string,
-  ): Promise<{ wasBusy: boolean; dropped: number }> {
+  interrupt(chatKey: string): Promise<{ wasBusy: boolean; dropped: number }> {
     const session = this.#activeSession(chatKey);
-    if (!session) return { wasBusy: false, dropped: 0 };
-    const waiting = session.queue.filter((q) => !q.isCancelled && !q.isStarted);
-    for (const queued of waiting) queued.isCancelled = true;
-    const turn = session.turn;
-    const process = session.process;
-    if (!turn || !process) return { wasBusy: false, dropped: waiting.length };
-    turn.isInterrupted = true;
-    try {
-      await process.interrupt();
-    } catch (error) {
-      // Already exited: its exit ends the turn as interrupted.
-      if (!(error instanceof ClaudeExitedError)) throw error;
-    }
-    const cancelWatchdog = this.#options.clock.after(
-      this.#options.interruptGraceMs ?? DEFAULT_INTERRUPT_GRACE_MS,
-      () => {
-        if (session.turn !== turn) return;
-        this.#options.log?.(
-          `Session ${session.id} ignored the interrupt: stopping its process`,
-        );
-        this.#lock.run(session.id, () => this.#stopProcess(session))
-          .catch((error) => this.#options.log?.(String(error)));
-      },
-    );
-    turn.done.finally(cancelWatchdog);
-    return { wasBusy: true, dropped: waiting.length };
+    return session?.interrupt() ??
+      Promise.resolve({ wasBusy: false, dropped: 0 });
   }
 
   /** Answers a pending permission request of a session's running turn. */
-  async answerPermission(
+  answerPermission(
     chatKey: string,
     name: string,
     requestId: string,
     decision: PermissionDecision,
   ): Promise<boolean> {
-    const process = this.#sessions.get(sessionId(chatKey, name))?.process;
-    if (!process?.isAlive) return false;
-    await process.answerPermission(requestId, decision);
-    return true;
+    const session = this.#sessions.get(key(chatKey, name));
+    return session?.answerPermission(requestId, decision) ??
+      Promise.resolve(false);
   }
 
   /** True once shutdown() began: turns cut short now are the restart's to finish. */
@@ -466,16 +334,12 @@ export class SessionManager {
 
   /**
    * Stops taking turns and stops every process in parallel (each: EOF,
-   * SIGTERM, SIGKILL after the grace), then persists every session.
+   * SIGTERM, SIGKILL after the grace), then waits for every record's write.
    */
   async shutdown(): Promise<void> {
     this.#isShuttingDown = true;
-    // Under each session's lock, so a turn that is starting right now is
-    // either stopped after it started or never starts (no Claude outlives us).
     const results = await Promise.allSettled(
-      [...this.#sessions.values()].map((session) =>
-        this.#lock.run(session.id, () => this.#halt(session))
-      ),
+      [...this.#sessions.values()].map((session) => session.shutdown()),
     );
     for (const result of results) {
       if (result.status === "rejected") {
@@ -485,286 +349,24 @@ export class SessionManager {
     await this.#options.store.flush();
   }
 
-  /** What all sessions (archived ones excepted) spent today (UTC). */
-  #spentToday(): number {
-    const nowMs = this.#options.clock.now();
-    return [...this.#sessions.values()].reduce(
-      (sum, s) => sum + costSince(s.record.costByDay, { nowMs, days: 1 }),
-      0,
-    );
-  }
-
-  async #runTurn(
-    session: Session,
-    queued: QueuedTurn,
-    request: TurnRequest,
-  ): Promise<TurnOutcome> {
-    const { sink } = request;
-    let outcome: AttemptOutcome = { kind: "cancelled" };
-    try {
-      for (let attempt = 0; attempt < 2; attempt++) {
-        const started = await this.#lock.run(
-          session.id,
-          () => this.#startTurn(session, queued, request),
-        );
-        if (!("done" in started)) {
-          outcome = started;
-          break;
-        }
-        outcome = await started.done;
-        if (outcome.kind !== "stale_resume") break;
-        await this.#lock.run(session.id, async () => {
-          await this.#stopProcess(session);
-          session.record.claudeSessionId = undefined;
-          await this.#persist(session);
-        });
-        sink.update({ type: "history_lost" });
-      }
-    } finally {
-      session.queue.splice(session.queue.indexOf(queued), 1);
-    }
-    const final: TurnOutcome = outcome.kind === "stale_resume"
-      ? { kind: "cancelled" }
-      : outcome;
-    // The chat hears "done" first: the answer need not wait for the record's
-    // write, and once the session shows idle its reply already knows.
-    sink.update({ type: "done", outcome: final });
-    if (final.kind !== "cancelled") {
-      await this.#lock.run(session.id, () => this.#finishTurn(session, final));
-    }
-    return final;
-  }
-
-  /** Under the session lock: resume if needed, then hand Claude the message. */
-  async #startTurn(
-    session: Session,
-    queued: QueuedTurn,
-    request: TurnRequest,
-  ): Promise<ActiveTurn | TurnOutcome> {
-    const { sink } = request;
-    if (queued.isCancelled || session.isArchived || this.#isShuttingDown) {
-      return { kind: "cancelled" };
-    }
-    session.timer.stop();
-    if (session.process && session.needsRestart) {
-      await this.#stopProcess(session);
-    }
-    let process = session.process;
-    if (!process?.isAlive) {
-      const { record } = session;
-      if (record.claudeSessionId && !session.needsRestart) {
-        sink.update({
-          type: "resuming",
-          idleMs: this.#options.clock.now() - record.lastActiveAt,
-        });
-      }
-      try {
-        process = await this.#spawn(session);
-      } catch (error) {
-        if (error instanceof ClaudeStartError) {
-          return { kind: "start_failed", error };
-        }
-        // Spawned, then failed (e.g. `ps`): keep its idle countdown.
-        if (session.process?.isAlive) session.timer.start();
-        throw error;
-      }
-    }
-    session.needsRestart = false;
-    try {
-      await request.beforeStart?.();
-    } catch (error) {
-      // The message never reached Claude; the live process still needs its
-      // idle countdown, or it would run until the next message.
-      session.timer.start();
-      throw error;
-    }
-    queued.isStarted = true;
-    // The process may already have died (it is then no longer
-    // session.process): writing to it fails and the turn ends as a crash.
-    const turn = new ActiveTurn({
-      sink,
-      clock: this.#options.clock,
-      stallMs: this.#options.stallMs ?? DEFAULT_STALL_MS,
-    });
-    turn.restartStallWatch();
-    session.turn = turn;
-    session.record.lastActiveAt = this.#options.clock.now();
-    // Written when the process (and its pid) is new; a warm turn skips the
-    // fsync on its hot path: #finishTurn saves the record anyway.
-    if (session.record.state !== "live") {
-      session.record.state = "live";
-      await this.#persistQuietly(session);
-    }
-    try {
-      await process.sendUserMessage(turnContent(request.input));
-    } catch (error) {
-      if (!(error instanceof ClaudeExitedError)) throw error;
-      turn.finish({ kind: "crashed", exit: await process.exited });
-    }
-    return turn;
-  }
-
-  async #finishTurn(session: Session, outcome: TurnOutcome): Promise<void> {
-    session.turn?.stopStallWatch();
-    session.turn = undefined;
-    if (session.isArchived) return;
-    const { record } = session;
-    record.lastActiveAt = this.#options.clock.now();
-    if (outcome.kind === "completed") {
-      record.turns++;
-      record.lastTurnCostUsd = outcome.costUsd;
-      record.totalCostUsd += outcome.costUsd;
-      record.costByDay = addDailyCost(record.costByDay, {
-        nowMs: this.#options.clock.now(),
-        usd: outcome.costUsd,
-      });
-      const { usage, contextWindow } = outcome.event;
-      if (usage && contextWindow) {
-        const used = usage.inputTokens + usage.cacheReadInputTokens +
-          usage.cacheCreationInputTokens + usage.outputTokens;
-        record.contextUsed = Math.min(1, used / contextWindow);
-      }
-    }
-    if (session.process?.isAlive) session.timer.start();
-    await this.#persistQuietly(session);
-  }
-
-  async #spawn(session: Session): Promise<ClaudeHandle> {
-    const { record } = session;
-    const options = this.#options;
-    await Deno.mkdir(record.workDir, { recursive: true, mode: 0o700 });
-    const process = options.startProcess({
-      bin: options.claudeBin,
-      cwd: record.workDir,
-      env: options.claudeEnv,
-      settings: claudeSettings(record, {
-        permissionMode: options.permissionMode,
-        allowedTools: options.allowedTools,
-      }),
-      marker: `${options.instanceId}:${session.id}`,
-      onEvent: (event) => this.#onEvent(session, process, event),
-      log: options.log,
-    });
-    session.process = process;
-    session.isResumeUnconfirmed = record.claudeSessionId !== undefined;
-    session.processCostUsd = 0;
-    record.pid = process.pid;
-    process.exited.then((exit) => this.#onExit(session, process, exit));
-    // The reaper of a later run trusts this pid only with this start time.
-    record.pidStartTime = await process.startTime();
-    return process;
-  }
-
-  #onEvent(session: Session, process: ClaudeHandle, event: ClaudeEvent) {
-    if (session.process !== process) return;
-    const turn = session.turn;
-    if (!turn) {
-      this.#options.log?.(
-        `Session ${session.id}: ignoring "${event.type}" outside a turn`,
-      );
-      return;
-    }
-    turn.restartStallWatch();
-    if (event.type === "init") {
-      turn.sawInit = true;
-      session.isResumeUnconfirmed = false;
-      if (session.record.claudeSessionId !== event.sessionId) {
-        session.record.claudeSessionId = event.sessionId;
-        // Persist at once: after a kill -9 the next run must resume this id.
-        this.#persistInBackground(session);
-      }
-      return;
-    }
-    if (event.type !== "result") {
-      turn.sink.update({ type: "event", event });
-      return;
-    }
-    if (
-      session.isResumeUnconfirmed && !turn.sawInit &&
-      event.subtype === "error_during_execution"
-    ) {
-      turn.finish({ kind: "stale_resume" });
-      return;
-    }
-    const total = event.totalCostUsd ?? session.processCostUsd;
-    const costUsd = Math.max(0, total - session.processCostUsd);
-    session.processCostUsd = total;
-    turn.finish(
-      turn.isInterrupted && event.subtype === "error_during_execution"
-        ? { kind: "interrupted" }
-        : { kind: "completed", event, costUsd },
-    );
-  }
-
-  #onExit(session: Session, process: ClaudeHandle, exit: ClaudeExit): void {
-    if (session.process !== process) return;
-    session.process = undefined;
-    session.timer.stop();
-    session.turn?.finish(
-      session.turn.isInterrupted
-        ? { kind: "interrupted" }
-        : { kind: "crashed", exit },
-    );
-    if (session.isArchived) return;
-    session.record.state = "suspended";
-    session.record.suspendedAt = this.#options.clock.now();
-    session.record.pid = undefined;
-    session.record.pidStartTime = undefined;
-    this.#persistInBackground(session);
-  }
-
-  /** Under the session lock: the idle timer fired. */
-  async #suspendIfIdle(session: Session): Promise<void> {
-    if (
-      session.isArchived || session.turn || session.queue.length > 0 ||
-      session.timer.isRunning || !session.process
-    ) {
-      return;
-    }
-    this.#options.log?.(`Suspending idle session ${session.id}`);
-    await this.#stopProcess(session);
-  }
-
-  /** Stops the idle timer, drops the queue and stops the process, interrupting a running turn first. */
-  async #halt(session: Session): Promise<void> {
-    session.timer.stop();
-    for (const queued of session.queue) queued.isCancelled = true;
-    await this.#stopProcess(session, { interruptFirst: true });
-  }
-
-  async #stopProcess(
-    session: Session,
-    options: { interruptFirst?: boolean } = {},
-  ): Promise<void> {
-    const process = session.process;
-    if (!process) return;
-    if (options.interruptFirst && session.turn) {
-      session.turn.isInterrupted = true;
-      await process.interrupt().catch(() => {
-        // Already gone: stop() below just collects its exit.
-      });
-    }
-    await process.stop({ graceMs: this.#options.graceMs });
-    // #onExit ran (exited settled inside stop) and marked the session suspended.
-  }
-
-  async #createSession(
+  async #create(
     chatKey: string,
     name: string,
     persona?: { name?: string; prompt: string },
   ): Promise<Session> {
-    const now = this.#options.clock.now();
+    const { store, clock, defaultIdleTimeoutMs, defaultModel } = this.#options;
+    const now = clock.now();
     const session = this.#adopt({
       name,
       chatKey,
-      workDir: this.#options.store.workDirFor(chatKey, name),
+      workDir: store.workDirFor(chatKey, name),
       createdAt: now,
       lastActiveAt: now,
       state: "suspended",
-      idleTimeoutMs: this.#options.defaultIdleTimeoutMs,
+      idleTimeoutMs: defaultIdleTimeoutMs,
       personaName: persona?.name,
       systemPrompt: persona?.prompt,
-      model: this.#options.defaultModel,
+      model: defaultModel,
       outputMode: "normal",
       turns: 0,
       totalCostUsd: 0,
@@ -772,65 +374,33 @@ export class SessionManager {
       alwaysAllowedTools: [],
       costByDay: {},
     });
-    await Deno.mkdir(join(session.record.workDir, "inbox"), {
-      recursive: true,
-      mode: 0o700,
-    });
-    await this.#persist(session);
+    await store.ensureWorkDir(session.record);
+    await store.saveSession(session.record);
     return session;
   }
 
   #adopt(record: SessionRecord): Session {
-    const id = sessionId(record.chatKey, record.name);
-    const session: Session = {
-      id,
-      record,
-      isResumeUnconfirmed: false,
-      processCostUsd: 0,
-      needsRestart: false,
-      queue: [],
-      chain: Promise.resolve(),
-      isArchived: false,
-      timer: new IdleTimer({
-        clock: this.#options.clock,
-        timeoutMs: record.idleTimeoutMs,
-        onIdle: () => {
-          this.#lock.run(id, () => this.#suspendIfIdle(session))
-            .catch((error) =>
-              this.#options.log?.(`Suspending ${id} failed: ${error}`)
-            );
-        },
-      }),
-    };
-    this.#sessions.set(id, session);
+    const options = this.#options;
+    const session = new Session(record, {
+      ...options,
+      spending: this.#spending,
+      interruptGraceMs: options.interruptGraceMs ?? DEFAULT_INTERRUPT_GRACE_MS,
+      stallMs: options.stallMs ?? DEFAULT_STALL_MS,
+      log: options.log ?? (() => {}),
+    });
+    this.#sessions.set(session.id, session);
     return session;
   }
 
-  async #changeActive(
+  async #configure(
     chatKey: string,
-    change: (session: Session) => void,
+    change: (record: SessionRecord) => void,
+    options: { restartsProcess?: boolean } = {},
   ): Promise<SessionView> {
     const view = await this.ensureActive(chatKey);
     const session = this.#require(chatKey, view.name);
-    return this.#lock.run(session.id, async () => {
-      change(session);
-      await this.#persist(session);
-      return this.#view(session);
-    });
-  }
-
-  /**
-   * Changes a setting that becomes a CLI flag: a running process cannot take
-   * it, so it is restarted (resuming the conversation) at the next turn.
-   */
-  #changeActiveFlags(
-    chatKey: string,
-    change: (record: SessionRecord) => void,
-  ): Promise<SessionView> {
-    return this.#changeActive(chatKey, (session) => {
-      change(session.record);
-      session.needsRestart = session.process !== undefined;
-    });
+    await session.configure(change, options);
+    return this.#view(session);
   }
 
   async #setActive(chatKey: string, name: string): Promise<void> {
@@ -843,68 +413,28 @@ export class SessionManager {
     const name = this.#active.get(chatKey);
     return name === undefined
       ? undefined
-      : this.#sessions.get(sessionId(chatKey, name));
+      : this.#sessions.get(key(chatKey, name));
   }
 
   #require(chatKey: string, name: string): Session {
-    const session = this.#sessions.get(sessionId(chatKey, name));
+    const session = this.#sessions.get(key(chatKey, name));
     if (!session) throw new UnknownSessionError(name);
     return session;
-  }
-
-  #persist(session: Session): Promise<void> {
-    return this.#options.store.saveSession(session.record);
-  }
-
-  /** Persists where a failure must not break the turn (it is logged; state on disk stays the previous). */
-  async #persistQuietly(session: Session): Promise<void> {
-    try {
-      await this.#persist(session);
-    } catch (error) {
-      if (!(error instanceof StoreWriteError)) throw error;
-      this.#options.log?.(error.message);
-    }
-  }
-
-  /** Persists from an event handler, which cannot wait; nothing is thrown. */
-  #persistInBackground(session: Session): void {
-    this.#persistQuietly(session).catch((error) =>
-      this.#options.log?.(`Cannot save session ${session.id}: ${error}`)
-    );
   }
 
   #view(session: Session): SessionView {
     const { record } = session;
     return {
-      name: record.name,
-      chatKey: record.chatKey,
+      ...record,
       isActive: this.#active.get(record.chatKey) === record.name,
-      state: session.turn
-        ? "busy"
-        : session.process?.isAlive
-        ? "running"
-        : "suspended",
-      personaName: record.personaName,
-      systemPrompt: record.systemPrompt,
-      model: record.model,
-      outputMode: record.outputMode,
-      idleTimeoutMs: record.idleTimeoutMs,
-      createdAt: record.createdAt,
-      lastActiveAt: record.lastActiveAt,
-      turns: record.turns,
-      totalCostUsd: record.totalCostUsd,
-      lastTurnCostUsd: record.lastTurnCostUsd,
-      contextUsed: record.contextUsed,
-      permissionMode: record.permissionMode ?? this.#options.permissionMode,
-      alwaysAllowedTools: record.alwaysAllowedTools,
-      costByDay: record.costByDay,
-      maxBudgetUsd: record.maxBudgetUsd,
-      workDir: record.workDir,
-      queued: Math.max(0, session.queue.length - (session.turn ? 1 : 0)),
+      state: session.state,
+      permissionMode: record.permissionMode ??
+        this.#options.claudeDefaults.permissionMode,
+      queued: session.queued,
     };
   }
 }
 
-function sessionId(chatKey: string, name: string): string {
+function key(chatKey: string, name: string): string {
   return `${chatKey}/${name}`;
 }

@@ -123,9 +123,17 @@ export class SessionStore {
     return id;
   }
 
-  /** Absolute working directory of a session (created on first use). */
+  /** Absolute working directory of a new session (created by ensureWorkDir). */
   workDirFor(chatKey: string, name: string): string {
     return join(this.dataDir, "work", chatDirName(chatKey), name);
+  }
+
+  /** Creates a session's working directory and its inbox (private) if missing. */
+  async ensureWorkDir(record: SessionRecord): Promise<void> {
+    await Deno.mkdir(join(record.workDir, "inbox"), {
+      recursive: true,
+      mode: PRIVATE_DIR,
+    });
   }
 
   /** Reads every record; a corrupt file is moved to `quarantine/` and reported. */

@@ -5,7 +5,8 @@
 // for the start time on resume, one `ps` scan for stragglers on stop).
 import { join } from "node:path";
 import { processes } from "../tests/fakes/spare_process.ts";
-import { SessionManager, type StartProcess } from "../sessions.ts";
+import type { LaunchFn } from "../launcher.ts";
+import { SessionRegistry } from "../sessions.ts";
 import { SessionStore } from "../store.ts";
 import { ManualClock } from "../tests/fakes/manual_clock.ts";
 import { memoryClaudeStarter } from "../tests/fakes/memory_claude.ts";
@@ -19,7 +20,7 @@ export interface SuspendResumeTimes {
 
 /** Both variants. */
 export interface SuspendResumeResult {
-  /** SessionManager and store only. */
+  /** SessionRegistry and store only. */
   sessions: SuspendResumeTimes;
   /** Plus subprocess.ts's `ps` runs. */
   withProcessChecks: SuspendResumeTimes;
@@ -48,25 +49,25 @@ async function measure(
     await store.init();
     const clock = new ManualClock(Date.now());
     const probe = new Probe(isCheckingProcesses);
-    const sessions = new SessionManager({
+    const sessions = new SessionRegistry({
       store,
       clock,
-      startProcess: probe.start,
-      claudeBin: "claude",
-      claudeEnv: {},
+      launch: probe.start,
       instanceId: crypto.randomUUID(),
       defaultIdleTimeoutMs: IDLE_TIMEOUT_MS,
-      permissionMode: "acceptEdits",
-      allowedTools: [],
+      claudeDefaults: { permissionMode: "acceptEdits", allowedTools: [] },
       graceMs: 1_000,
     });
     const { name } = await sessions.ensureActive(CHAT_KEY);
-    const send = () =>
-      sessions.send(CHAT_KEY, {
+    const send = async () => {
+      const updates = sessions.send(CHAT_KEY, {
         session: name,
         input: { text: "hello" },
-        sink: { update() {} },
       });
+      for await (const _update of updates) {
+        // The turn runs as its updates are pulled; the bench needs none.
+      }
+    };
     await send();
     const suspend: number[] = [];
     const resume: number[] = [];
@@ -106,10 +107,11 @@ class Probe {
     return new Promise((resolve) => this.#waiters.set(what, resolve));
   }
 
-  readonly start: StartProcess = (options) => {
+  readonly start: LaunchFn = (options) => {
     const claude = this.#memory.start(options);
     return {
       pid: claude.pid,
+      events: claude.events,
       exited: claude.exited,
       get isAlive() {
         return claude.isAlive;

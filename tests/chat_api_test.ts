@@ -2,8 +2,8 @@
 // in-memory transformer: the payloads sent, and Telegram's errors turned into
 // typed ones ("not modified" is success, bad HTML and missing drafts typed).
 import assert from "node:assert/strict";
-import { Api, GrammyError, InputFile } from "grammy";
-import { chatApi, DraftSupport } from "../chat_api.ts";
+import { Api, GrammyError, HttpError, InputFile } from "grammy";
+import { chatApi, describeError, DraftSupport } from "../chat_api.ts";
 import {
   DraftsUnsupportedError,
   FormattingRejectedError,
@@ -297,4 +297,54 @@ Deno.test("chatApi().sendTyping() and deleteMessage() call Telegram for the chat
     },
     { method: "deleteMessage", payload: { chat_id: CHAT_ID, message_id: 42 } },
   ]);
+});
+
+const TOKEN = "123456:SECRET-token-abcdefghijklmnopqrstuvwxyz";
+
+function grammyError(
+  method: string,
+  error: { error_code: number; description: string },
+): GrammyError {
+  return new GrammyError(
+    `Call to '${method}' failed!`,
+    { ok: false, ...error },
+    method,
+    // The payload is what a careless log would leak; it holds the token here.
+    { chat_id: 1001, text: `https://api.telegram.org/bot${TOKEN}/getMe` },
+  );
+}
+
+function httpError(method: string): HttpError {
+  const cause = new TypeError(
+    `error sending request for url (https://api.telegram.org/bot${TOKEN}/${method})`,
+  );
+  return new HttpError(`Network request for '${method}' failed!`, cause);
+}
+
+Deno.test("describeError() keeps a GrammyError's method, code and description only", () => {
+  const error = grammyError("editMessageText", {
+    error_code: 400,
+    description: "Bad Request: message is not modified",
+  });
+  assert.equal(
+    describeError(error),
+    "GrammyError editMessageText: 400 Bad Request: message is not modified",
+  );
+});
+
+Deno.test("describeError() keeps an HttpError's message, not its cause", () => {
+  assert.equal(
+    describeError(httpError("getUpdates")),
+    "HttpError: Network request for 'getUpdates' failed!",
+  );
+});
+
+Deno.test("describeError() gives other errors' stacks and other values as text", () => {
+  const error = new Error("boom");
+  assert.equal(describeError(error), error.stack);
+  const stackless = new Error("no stack");
+  stackless.stack = undefined;
+  assert.equal(describeError(stackless), "no stack");
+  assert.equal(describeError(42), "42");
+  assert.equal(describeError(undefined), "undefined");
 });

@@ -1,4 +1,4 @@
-// ChatCommands on a real SessionManager (temp store, in-memory Claude, manual
+// ChatCommands on a real SessionRegistry (temp store, in-memory Claude, manual
 // clock): each command's argument checks, its effect on the chat's sessions
 // and the HTML it answers with.
 import assert from "node:assert/strict";
@@ -9,11 +9,12 @@ import {
   SessionNameError,
   UnknownSessionError,
 } from "../session_errors.ts";
-import { SessionManager } from "../sessions.ts";
+import { SessionRegistry } from "../sessions.ts";
 import { SessionStore } from "../store.ts";
-import type { TurnOutcome, TurnUpdate } from "../turn.ts";
+import type { TurnOutcome } from "../turn.ts";
 import { ManualClock } from "./fakes/manual_clock.ts";
 import { memoryClaudeStarter } from "./fakes/memory_claude.ts";
+import { TurnRecording } from "./fakes/turn_recording.ts";
 import { pollUntil, withDeadline } from "./fakes/wait.ts";
 
 const CHAT = "1001";
@@ -23,7 +24,7 @@ const DEFAULT_TIMEOUT_MS = 10 * 60_000;
 const START_MS = Date.UTC(2026, 0, 1, 12);
 
 /**
- * ChatCommands over a SessionManager on a temp store, with the in-memory
+ * ChatCommands over a SessionRegistry on a temp store, with the in-memory
  * Claude; the one place that knows how sessions are built and sent to.
  */
 async function setUp(options: { dailyBudgetUsd?: number } = {}) {
@@ -32,16 +33,13 @@ async function setUp(options: { dailyBudgetUsd?: number } = {}) {
   await store.init();
   const clock = new ManualClock(START_MS);
   const claude = memoryClaudeStarter();
-  const sessions = new SessionManager({
+  const sessions = new SessionRegistry({
     store,
     clock,
-    startProcess: claude.start,
-    claudeBin: "claude",
-    claudeEnv: { PATH: "/usr/bin" },
+    launch: claude.start,
     instanceId: "00000000-0000-4000-8000-000000000000",
     defaultIdleTimeoutMs: DEFAULT_TIMEOUT_MS,
-    permissionMode: "acceptEdits",
-    allowedTools: [],
+    claudeDefaults: { permissionMode: "acceptEdits", allowedTools: [] },
     graceMs: 1000,
   });
   await sessions.load();
@@ -59,11 +57,10 @@ async function setUp(options: { dailyBudgetUsd?: number } = {}) {
     /** Sends `text` to the chat's active session, as the intake does. */
     async send(chatKey: string, text: string): Promise<TurnOutcome> {
       const view = await sessions.ensureActive(chatKey);
-      return await sessions.send(chatKey, {
-        session: view.name,
-        input: { text },
-        sink: { update: (_update: TurnUpdate) => {} },
-      });
+      const turn = new TurnRecording(
+        sessions.send(chatKey, { session: view.name, input: { text } }),
+      );
+      return await turn.done;
     },
     async [Symbol.asyncDispose]() {
       await sessions.shutdown();

@@ -5,12 +5,15 @@
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
+import { systemClock } from "../clock.ts";
+import { systemSpawn } from "../spawner.ts";
 import {
   type ClaudeExit,
   ClaudeProcess,
   type ClaudeSettings,
 } from "../subprocess.ts";
 import type { ClaudeEvent } from "../stream_json.ts";
+import { processes } from "./fakes/spare_process.ts";
 import {
   FakeAnthropicApi,
   type FakeAnthropicApiOptions,
@@ -115,11 +118,11 @@ class ClaudeUnderTest implements AsyncDisposable {
       env: sandbox.env,
       settings,
       marker: sandbox.marker,
-      onEvent: (event) => {
-        this.events.push(event);
-        this.#notifyChange();
-      },
+      spawn: systemSpawn,
+      clock: systemClock,
+      processes,
     });
+    this.#read();
     this.process.exited.then((exit) => {
       this.#exit = exit;
       this.#notifyChange();
@@ -128,6 +131,14 @@ class ClaudeUnderTest implements AsyncDisposable {
 
   #notifyChange(): void {
     for (const onChange of this.#onChange) onChange();
+  }
+
+  /** Reads the event stream to its end, as a session does. */
+  async #read(): Promise<void> {
+    for await (const event of this.process.events) {
+      this.events.push(event);
+      this.#notifyChange();
+    }
   }
 
   /**

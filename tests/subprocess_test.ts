@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MARKER_ENV } from "../process_tree.ts";
 import type { ClaudeEvent } from "../stream_json.ts";
+import { systemClock } from "../clock.ts";
+import { type SpawnFn, systemSpawn } from "../spawner.ts";
 import {
   claudeArgs,
   type ClaudeExit,
@@ -12,7 +14,7 @@ import {
   ClaudeProcess,
   type ClaudeSettings,
   ClaudeStartError,
-  type SpawnFn,
+  type CommandWrapper,
 } from "../subprocess.ts";
 import { createFakeClaudeBin } from "./fakes/claude_bin.ts";
 import { processes } from "./fakes/spare_process.ts";
@@ -85,9 +87,8 @@ class FakeClaudeProcess implements AsyncDisposable {
     options: {
       settings?: ClaudeSettings;
       env?: Record<string, string>;
-      /** Events of this type make the handler throw (after recording them). */
-      failOn?: ClaudeEvent["type"];
       spawn?: SpawnFn;
+      wrap?: CommandWrapper;
     } = {},
   ) {
     this.process = ClaudeProcess.start({
@@ -96,14 +97,13 @@ class FakeClaudeProcess implements AsyncDisposable {
       env: workspace.env(options.env),
       settings: options.settings ?? {},
       marker: workspace.marker,
-      onEvent: (event) => {
-        this.events.push(event);
-        this.#notifyChange();
-        if (event.type === options.failOn) throw new Error("Handler failed");
-      },
       log: (message) => this.logLines.push(message),
-      spawn: options.spawn,
+      spawn: options.spawn ?? systemSpawn,
+      clock: systemClock,
+      processes,
+      wrap: options.wrap,
     });
+    this.#read();
     this.process.exited.then((exit) => {
       this.#exit = exit;
       this.#notifyChange();
@@ -112,6 +112,14 @@ class FakeClaudeProcess implements AsyncDisposable {
 
   #notifyChange(): void {
     for (const onChange of this.#onChange) onChange();
+  }
+
+  /** Reads the event stream to its end, as a session does. */
+  async #read(): Promise<void> {
+    for await (const event of this.process.events) {
+      this.events.push(event);
+      this.#notifyChange();
+    }
   }
 
   /**
@@ -322,22 +330,28 @@ Deno.test("ClaudeProcess skips malformed stdout lines and finishes the turn", as
   await claude.process.stop({ graceMs: STOP_GRACE_MS });
 });
 
-Deno.test("ClaudeProcess keeps reading when the event handler throws", async () => {
+Deno.test("ClaudeProcess runs the command line its wrapper returns", async () => {
   await using workspace = await Workspace.create();
+  const wrapped: { bin: string; args: string[] }[] = [];
   await using claude = new FakeClaudeProcess(workspace, {
-    failOn: "text_delta",
+    settings: { model: "haiku" },
+    wrap: (command) => {
+      wrapped.push(command);
+      // `env NAME=value command…`: a wrapper that leaves a visible trace.
+      return {
+        bin: "env",
+        args: ["FAKE_CLAUDE_WRAPPED=yes", command.bin, ...command.args],
+      };
+    },
   });
-  const events = await claude.turn("!long 2000");
-  const deltas = events.filter((e) => e.type === "text_delta");
-  assert.ok(deltas.length > 1);
-  assert.equal(events.at(-1)?.type, "result");
-  const failures = claude.logLines.filter((line) =>
-    line.startsWith(`Cannot handle "text_delta" event of Claude`)
-  );
-  assert.equal(failures.length, deltas.length);
-  assert.match(failures[0], /Error: Handler failed/);
-  const exit = await claude.process.stop({ graceMs: STOP_GRACE_MS });
-  assert.deepEqual(exit, { code: 0, signal: null, stderrTail: "" });
+  assert.deepEqual(wrapped, [{
+    bin: workspace.bin,
+    args: claudeArgs({ model: "haiku" }),
+  }]);
+  assert.deepEqual(textsOf(await claude.turn("hi")), ["echo: hi"]);
+  const [start] = await workspace.readLog();
+  assert.ok((start.envKeys as string[]).includes("FAKE_CLAUDE_WRAPPED"));
+  await claude.process.stop({ graceMs: STOP_GRACE_MS });
 });
 
 Deno.test("ClaudeProcess.interrupt() ends a running turn and keeps the process", async () => {
@@ -475,7 +489,9 @@ Deno.test("ClaudeProcess.start() throws ClaudeStartError", async (t) => {
         env: workspace.env(),
         settings: {},
         marker: workspace.marker,
-        onEvent: () => {},
+        spawn: systemSpawn,
+        clock: systemClock,
+        processes,
       });
     } catch (error) {
       return error;

@@ -1,14 +1,15 @@
 // An in-memory stand-in for a Claude process, so session lifecycle tests can
 // hold a stop or a turn open at exactly the point a race needs.
-import type { ClaudeHandle, StartProcess } from "../../sessions.ts";
+import type { ClaudeHandle, LaunchFn, LaunchRequest } from "../../launcher.ts";
 import type { ClaudeEvent } from "../../stream_json.ts";
-import type { ClaudeExit, ClaudeProcessOptions } from "../../subprocess.ts";
+import type { ClaudeExit } from "../../subprocess.ts";
 
 /** One fake process; answers `echo: <text>` unless `autoReply` is off. */
 export class MemoryClaude implements ClaudeHandle {
   readonly pid: number;
   readonly exited: Promise<ClaudeExit>;
-  readonly options: ClaudeProcessOptions;
+  readonly events: ReadableStream<ClaudeEvent>;
+  readonly options: LaunchRequest;
   readonly inputs: string[] = [];
   autoReply = true;
   /** Refuse a --resume like the CLI does for an unknown session id. */
@@ -16,14 +17,20 @@ export class MemoryClaude implements ClaudeHandle {
   /** When set, stop() waits for it: a suspend held open. */
   stopGate?: Promise<void>;
   #exit = Promise.withResolvers<ClaudeExit>();
+  #emit!: ReadableStreamDefaultController<ClaudeEvent>;
   #isAlive = true;
   #costUsd = 0;
   #sessionId: string;
 
-  constructor(options: ClaudeProcessOptions, pid: number) {
+  constructor(options: LaunchRequest, pid: number) {
     this.options = options;
     this.pid = pid;
     this.exited = this.#exit.promise;
+    this.events = new ReadableStream({
+      start: (controller) => {
+        this.#emit = controller;
+      },
+    });
     this.#sessionId = options.settings.resumeSessionId ?? crypto.randomUUID();
   }
 
@@ -64,12 +71,12 @@ export class MemoryClaude implements ClaudeHandle {
         errors: [],
       },
     ];
-    for (const event of events) this.options.onEvent(event);
+    for (const event of events) this.#emit.enqueue(event);
   }
 
   /** Ends like the CLI does for an unknown --resume id. */
   refuseResume(): void {
-    this.options.onEvent({
+    this.#emit.enqueue({
       type: "result",
       subtype: "error_during_execution",
       isError: true,
@@ -80,7 +87,7 @@ export class MemoryClaude implements ClaudeHandle {
 
   interrupt(): Promise<void> {
     queueMicrotask(() =>
-      this.options.onEvent({
+      this.#emit.enqueue({
         type: "result",
         subtype: "error_during_execution",
         isError: true,
@@ -104,15 +111,16 @@ export class MemoryClaude implements ClaudeHandle {
   exit(code: number): void {
     if (!this.#isAlive) return;
     this.#isAlive = false;
+    this.#emit.close();
     this.#exit.resolve({ code, signal: null, stderrTail: "" });
   }
 }
 
-/** A StartProcess that records every MemoryClaude it starts. */
+/** A LaunchFn that records every MemoryClaude it starts. */
 export function memoryClaudeStarter(
   options: { refuseResumes?: boolean } = {},
 ): {
-  start: StartProcess;
+  start: LaunchFn;
   started: MemoryClaude[];
   live: () => MemoryClaude[];
 } {
