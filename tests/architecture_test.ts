@@ -54,11 +54,18 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   "idle_timer.ts": "sessions",
   "usage.ts": "sessions",
   "personas.ts": "sessions",
+  // Workspaces: project repositories, branch worktrees, files sent out.
+  "projects.ts": "sessions",
+  "git_worktrees.ts": "sessions",
+  "file_export.ts": "sessions",
   // One CLI process and the OS processes around it.
   "subprocess.ts": "process",
   "stream_json.ts": "process",
   "process_tree.ts": "process",
   "reaper.ts": "process",
+  "git.ts": "process",
+  "git_diff.ts": "process",
+  "claude_history.ts": "process",
   "sandbox.ts": "process",
   // Knows no one: time, spawning, locks, files, configuration, formatting.
   "clock.ts": "base",
