@@ -9,7 +9,7 @@ import { InboundJournal } from "./journal.ts";
 import { Outbox } from "./outbox.ts";
 import { loadPersonas } from "./personas.ts";
 import { claudeLauncher, type LaunchFn } from "./launcher.ts";
-import { ProcessTable } from "./process_tree.ts";
+import { type ProcessIdentity, ProcessTable } from "./process_tree.ts";
 import { SessionRegistry } from "./sessions.ts";
 import { type SpawnFn, systemSpawn } from "./spawner.ts";
 import { SessionStore } from "./store.ts";
@@ -39,7 +39,9 @@ export interface App {
   processes: ProcessTable;
   instanceId: string;
   /** Claude pids recorded by the previous run, for the reaper. */
-  recorded: { pid: number; startTime: string }[];
+  recorded: ProcessIdentity[];
+  /** Markers of the previous run's processes, for the reaper. */
+  markers: string[];
   /** Replies still being delivered (0 when the bot is quiet). */
   readonly activeReplies: number;
   /** Starts long polling; resolves once the first getUpdates is under way. */
@@ -59,12 +61,14 @@ export async function createApp(options: AppOptions): Promise<App> {
   // grammY errors and fetch failures can carry URLs with the token in them.
   const log = (message: string) =>
     write(message.replaceAll(config.botToken, "<bot token>"));
-  const store = new SessionStore({ dataDir: config.dataDir });
+  const store = new SessionStore({ dataDir: config.dataDir, clock });
   await store.init();
   const instanceId = await store.instanceId();
   const personas = await loadPersonas(config.dataDir);
   const spawn = options.spawn ?? systemSpawn;
-  const processes = new ProcessTable({ spawn, clock });
+  // OS processes live in real time: their stop grace and exit polling run on
+  // the system clock even when a test drives the bot's own timers by hand.
+  const processes = new ProcessTable({ spawn, clock: systemClock });
   const sessions = new SessionRegistry({
     store,
     clock,
@@ -72,7 +76,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       bin: config.claudeBin,
       env: options.claudeEnv,
       spawn,
-      clock,
+      clock: systemClock,
       processes,
       log,
     }),
@@ -88,13 +92,21 @@ export async function createApp(options: AppOptions): Promise<App> {
     dailyBudgetUsd: config.dailyBudgetUsd,
     log,
   });
-  const { recorded, quarantined } = await sessions.load();
+  const { recorded, markers, quarantined } = await sessions.load();
   for (const path of quarantined) {
     log(`Corrupt session file moved to ${path}; the other sessions loaded`);
   }
-  const journal = new InboundJournal({ dataDir: config.dataDir, clock });
-  const { skipped } = await journal.load();
-  for (const path of skipped) log(`Unreadable journal entry skipped: ${path}`);
+  const journal = new InboundJournal({
+    dataDir: config.dataDir,
+    clock,
+    // A private chat's id is its user's id.
+    isKnownChat: (chatId) =>
+      config.allowedChatIds.has(chatId) || config.allowedUserIds.has(chatId),
+  });
+  const journaled = await journal.load();
+  for (const path of journaled.quarantined) {
+    log(`Unreadable or foreign journal entry moved to ${path}`);
+  }
   const outbox = new Outbox({ clock, ...options.pacing });
   const bot = new Bot(config.botToken, { client: { apiRoot: config.apiRoot } });
   bot.api.config.use(retryTransformer({ log }));
@@ -123,6 +135,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     processes,
     instanceId,
     recorded,
+    markers,
     get activeReplies() {
       return commands.activeReplies;
     },

@@ -11,7 +11,7 @@ import {
   stateLabel,
   usageReport,
 } from "./session_reports.ts";
-import { isIdleTimeoutMinutes, TIMEOUT_MINUTES } from "./session_settings.ts";
+import * as setting from "./session_settings.ts";
 import type { SessionRegistry } from "./sessions.ts";
 import type { OutputMode } from "./turn.ts";
 
@@ -39,7 +39,7 @@ const HELP = [
   "/stop — interrupt the running turn",
   "/model [name|default] — show or set the model",
   "/persona [name|text|none] — show, list or set the persona",
-  `/timeout [${TIMEOUT_MINUTES.min}–${TIMEOUT_MINUTES.max}] — idle minutes before the session is suspended`,
+  `/timeout [${setting.TIMEOUT_MINUTES.min}–${setting.TIMEOUT_MINUTES.max}] — idle minutes before the session is suspended`,
   "/mode [verbose|normal|quiet] — how much of Claude's work you see",
   "/permissions [mode] — ask (approve tools here), acceptEdits, plan, …",
   "/usage — cost today, this week and per session; context use",
@@ -115,9 +115,9 @@ export class ChatCommands {
 
   /** /stop: interrupts the running turn and drops the queued messages. */
   async stop(chatKey: string): Promise<string> {
-    const { wasBusy, dropped } = await this.#options.sessions.interrupt(
-      chatKey,
-    );
+    const session = this.#options.sessions.find(chatKey);
+    const { wasBusy, dropped } = await session?.interrupt() ??
+      { wasBusy: false, dropped: 0 };
     const droppedText = dropped ? ` ${dropped} queued message(s) dropped.` : "";
     return wasBusy
       ? `Stopping…${droppedText}`
@@ -136,9 +136,9 @@ export class ChatCommands {
     if (!/^[\w.:\[\]-]{1,100}$/.test(args)) {
       return "Usage: /model &lt;name&gt; — e.g. sonnet, opus, haiku or a full model id.";
     }
-    const view = await sessions.setModel(
+    const view = await sessions.configure(
       chatKey,
-      args === "default" ? undefined : args,
+      setting.model(args === "default" ? undefined : args),
     );
     return `Model of <b>${view.name}</b>: <b>${
       escapeHtml(view.model ?? "default")
@@ -167,7 +167,7 @@ export class ChatCommands {
       ? undefined
       : resolvePersona(personas, args);
     if (args !== "none" && !persona) return unknownPersona(args, personas);
-    const view = await sessions.setPersona(chatKey, persona);
+    const view = await sessions.configure(chatKey, setting.persona(persona));
     return `Persona of <b>${view.name}</b>: ${
       escapeHtml(personaLabel(view) || "none")
     }. It applies from the next message (history is kept).`;
@@ -176,7 +176,8 @@ export class ChatCommands {
   /** /timeout [minutes]: shows or sets the active session's idle timeout. */
   async timeout(chatKey: string, args: string): Promise<string> {
     const { sessions } = this.#options;
-    const range = `${TIMEOUT_MINUTES.min}–${TIMEOUT_MINUTES.max}`;
+    const range =
+      `${setting.TIMEOUT_MINUTES.min}–${setting.TIMEOUT_MINUTES.max}`;
     if (!args) {
       const view = sessions.active(chatKey);
       const ms = view?.idleTimeoutMs ?? this.#options.defaultIdleTimeoutMs;
@@ -185,12 +186,15 @@ export class ChatCommands {
       }. Set with /timeout &lt;${range} minutes&gt;.`;
     }
     const minutes = /^\d+$/.test(args) ? Number(args) : NaN;
-    if (!isIdleTimeoutMinutes(minutes)) {
+    if (!setting.isIdleTimeoutMinutes(minutes)) {
       return `The timeout must be a whole number of minutes from ${range}; "${
         escapeHtml(truncate(args, 20))
       }" is not.`;
     }
-    const view = await sessions.setIdleTimeout(chatKey, minutes);
+    const view = await sessions.configure(
+      chatKey,
+      setting.idleTimeout(minutes),
+    );
     return `Idle timeout of <b>${view.name}</b>: ${
       humanDuration(view.idleTimeoutMs)
     }.`;
@@ -206,7 +210,7 @@ export class ChatCommands {
     }
     const mode = OUTPUT_MODES.find((m) => m === args);
     if (!mode) return `Usage: /mode [${OUTPUT_MODES.join("|")}]`;
-    const view = await sessions.setOutputMode(chatKey, mode);
+    const view = await sessions.configure(chatKey, setting.outputMode(mode));
     return `Output mode of <b>${view.name}</b>: <b>${view.outputMode}</b>.`;
   }
 
@@ -229,7 +233,10 @@ export class ChatCommands {
     }
     const mode = PERMISSION_MODES.find((m) => m === args);
     if (!mode) return `Usage: /permissions [${PERMISSION_MODES.join("|")}]`;
-    const view = await sessions.setPermissionMode(chatKey, mode);
+    const view = await sessions.configure(
+      chatKey,
+      setting.permissionMode(mode),
+    );
     return `Permission mode of <b>${view.name}</b>: <b>${mode}</b>. It applies from the next message (history is kept).`;
   }
 
@@ -246,9 +253,9 @@ export class ChatCommands {
     if (args !== "off" && !(amount > 0)) {
       return "Usage: /budget &lt;usd&gt; (e.g. 2.50) or /budget off";
     }
-    const view = await sessions.setMaxBudget(
+    const view = await sessions.configure(
       chatKey,
-      args === "off" ? undefined : amount,
+      setting.maxBudget(args === "off" ? undefined : amount),
     );
     return `Budget of <b>${view.name}</b>: ${
       budgetLabel(view.maxBudgetUsd)

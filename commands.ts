@@ -14,10 +14,15 @@ import {
   telegramFiles,
 } from "./chat_api.ts";
 import { RETRY_PREFIX, TurnIntake } from "./intake.ts";
-import type { InboundJournal, JournalInput } from "./journal.ts";
+import {
+  chatKeyOf as chatKey,
+  type InboundJournal,
+  type JournalInput,
+} from "./journal.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Persona } from "./personas.ts";
 import { escapeHtml } from "./render.ts";
+import { alwaysAllowTool } from "./session_settings.ts";
 import type { SessionRegistry } from "./sessions.ts";
 
 /** What the handlers need. */
@@ -102,7 +107,16 @@ export function registerCommands(
   const approvals = new Approvals({
     chatFor: chats,
     outbox: options.outbox,
-    sessions,
+    sessions: {
+      list: (chatKey) => sessions.list(chatKey),
+      answerPermission: async (chatKey, name, requestId, decision) =>
+        await sessions.find(chatKey, name)?.answerPermission(
+          requestId,
+          decision,
+        ) ?? false,
+      alwaysAllow: (chatKey, name, tool) =>
+        sessions.configure(chatKey, alwaysAllowTool(tool), name),
+    },
     clock: options.clock,
     timeoutMs: options.approvalTimeoutMs,
     log,
@@ -313,9 +327,7 @@ export function registerCommands(
 
 /** One chat session space: a chat, or a forum topic inside it. */
 function chatKeyOf(ctx: Context): string {
-  const chatId = ctx.chat!.id;
-  const thread = threadOf(ctx);
-  return thread === undefined ? `${chatId}` : `${chatId}:${thread}`;
+  return chatKey(ctx.chat!.id, threadOf(ctx));
 }
 
 function threadOf(ctx: Context): number | undefined {

@@ -3,10 +3,11 @@
 // redelivered update is never answered twice. This module alone moves an
 // entry between its states (queued → running → done, or interrupted by a
 // restart and queued again by Retry).
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { z } from "zod";
-import { writeTextFileAtomic } from "./atomic_file.ts";
+import { removeTempFiles, writeTextFileAtomic } from "./atomic_file.ts";
 import type { Clock } from "./clock.ts";
+import { chatDirName } from "./store.ts";
 
 const inputSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("text"), text: z.string() }),
@@ -57,6 +58,13 @@ const TRANSITIONS: Readonly<Record<State, readonly State[]>> = {
   done: [],
 };
 
+/** One chat session space: a chat, or a forum topic inside it. */
+export function chatKeyOf(chatId: number, threadId?: number): string {
+  return threadId === undefined ? `${chatId}` : `${chatId}:${threadId}`;
+}
+
+const QUARANTINE = "quarantine";
+
 /** Done entries are kept this long to recognise a redelivered update. */
 const KEEP_DONE_MS = 60 * 60_000;
 /** An interrupted message not retried within a week is dropped. */
@@ -67,37 +75,87 @@ export class InboundJournal {
   #dir: string;
   #entries = new Map<number, JournalEntry>();
   #clock: Clock;
+  #isKnownChat: (chatId: number) => boolean;
 
-  constructor(options: { dataDir: string; clock: Clock }) {
+  /**
+   * @param options.isKnownChat whether the bot serves a chat (an allowed
+   * user's private chat or an allowed group); default: every chat
+   */
+  constructor(
+    options: {
+      dataDir: string;
+      clock: Clock;
+      isKnownChat?: (chatId: number) => boolean;
+    },
+  ) {
     this.#dir = join(options.dataDir, "journal");
     this.#clock = options.clock;
+    this.#isKnownChat = options.isKnownChat ?? (() => true);
   }
 
   /**
-   * Loads the journal; unreadable entries are skipped (and reported) so one
-   * bad file never blocks the others. Old done and interrupted entries are
-   * pruned.
+   * Loads the journal. An entry that cannot be read, that names a chat the
+   * bot does not serve, or that lies in another chat's folder is moved to
+   * `journal/quarantine/` (and reported), so one bad or planted file never
+   * runs nor blocks the others. Old done and interrupted entries are pruned.
+   * Entries of the older flat layout move into their chat's folder.
    */
-  async load(): Promise<{ skipped: string[] }> {
+  async load(): Promise<{ quarantined: string[] }> {
     await Deno.mkdir(this.#dir, { recursive: true, mode: 0o700 });
-    const skipped: string[] = [];
-    for await (const file of Deno.readDir(this.#dir)) {
-      if (!file.isFile || !file.name.endsWith(".json")) continue;
-      const path = join(this.#dir, file.name);
-      try {
-        const entry = entrySchema.parse(
-          JSON.parse(await Deno.readTextFile(path)),
-        );
-        this.#entries.set(entry.id, entry);
-      } catch (error) {
-        if (!(error instanceof SyntaxError || error instanceof z.ZodError)) {
-          throw error;
+    await removeTempFiles(this.#dir);
+    const quarantined: string[] = [];
+    for await (const item of Deno.readDir(this.#dir)) {
+      if (item.name === QUARANTINE) continue;
+      const path = join(this.#dir, item.name);
+      if (item.isFile && item.name.endsWith(".json")) {
+        const entry = await this.#read(path);
+        if (entry) await Deno.rename(path, await this.#place(entry));
+        else quarantined.push(await this.#quarantine(path));
+      } else if (item.isDirectory) {
+        await removeTempFiles(path);
+        for await (const file of Deno.readDir(path)) {
+          if (!file.isFile || !file.name.endsWith(".json")) continue;
+          const filePath = join(path, file.name);
+          const entry = await this.#read(filePath);
+          if (entry && this.#path(entry) === filePath) continue;
+          if (entry) this.#entries.delete(entry.id);
+          quarantined.push(await this.#quarantine(filePath));
         }
-        skipped.push(path);
       }
     }
     await this.#prune();
-    return { skipped };
+    return { quarantined };
+  }
+
+  /** A valid entry of a chat the bot serves, now known; undefined otherwise. */
+  async #read(path: string): Promise<JournalEntry | undefined> {
+    try {
+      const entry = entrySchema.parse(
+        JSON.parse(await Deno.readTextFile(path)),
+      );
+      const isConsistent =
+        entry.chatKey === chatKeyOf(entry.chatId, entry.threadId) &&
+        this.#isKnownChat(entry.chatId);
+      if (!isConsistent) return undefined;
+      this.#entries.set(entry.id, entry);
+      return entry;
+    } catch (error) {
+      if (!(error instanceof SyntaxError || error instanceof z.ZodError)) {
+        throw error;
+      }
+      return undefined;
+    }
+  }
+
+  async #quarantine(path: string): Promise<string> {
+    const dir = join(this.#dir, QUARANTINE);
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    const target = join(
+      dir,
+      `${this.#clock.now()}-${path.split("/").slice(-2).join("-")}`,
+    );
+    await Deno.rename(path, target);
+    return target;
   }
 
   /** True when this update was journaled before (a redelivery). */
@@ -109,11 +167,6 @@ export class InboundJournal {
   list(state: JournalEntry["state"]): JournalEntry[] {
     return [...this.#entries.values()].filter((e) => e.state === state)
       .sort((a, b) => a.id - b.id);
-  }
-
-  /** Looks an entry up by update id. */
-  get(id: number): JournalEntry | undefined {
-    return this.#entries.get(id);
   }
 
   /**
@@ -172,13 +225,21 @@ export class InboundJournal {
   }
 
   async #save(entry: JournalEntry): Promise<JournalEntry> {
-    await writeTextFileAtomic(this.#path(entry.id), JSON.stringify(entry));
+    await writeTextFileAtomic(await this.#place(entry), JSON.stringify(entry));
     this.#entries.set(entry.id, entry);
     return entry;
   }
 
-  #path(id: number): string {
-    return join(this.#dir, `${id}.json`);
+  /** Where an entry lives: its chat's folder, named by its update id. */
+  #path(entry: JournalEntry): string {
+    return join(this.#dir, chatDirName(entry.chatKey), `${entry.id}.json`);
+  }
+
+  /** The entry's path, its chat's folder created if needed. */
+  async #place(entry: JournalEntry): Promise<string> {
+    const path = this.#path(entry);
+    await Deno.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    return path;
   }
 
   async #prune(): Promise<void> {
@@ -190,7 +251,7 @@ export class InboundJournal {
           entry.receivedAt <= nowMs - KEEP_INTERRUPTED_MS;
     for (const entry of this.#entries.values()) {
       if (!isStale(entry)) continue;
-      await Deno.remove(this.#path(entry.id)).catch((error) => {
+      await Deno.remove(this.#path(entry)).catch((error) => {
         if (!(error instanceof Deno.errors.NotFound)) throw error;
       });
       this.#entries.delete(entry.id);

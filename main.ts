@@ -72,6 +72,7 @@ async function main(): Promise<void> {
     instanceId: app.instanceId,
     claudeBin: config.claudeBin,
     recorded: app.recorded,
+    markers: app.markers,
     graceMs: config.shutdownGraceMs,
   });
   log(

@@ -24,8 +24,10 @@ export interface ReapReport {
  * after `graceMs`.
  * @param options.claudeBin CLAUDE_BIN as configured; it tells Claude processes from tool processes in the report
  * @param options.recorded the Claude processes the earlier run recorded
- * @throws {TypeError} when `instanceId` is empty or contains whitespace or ":"
+ * @param options.markers markers recorded in session records: processes that
+ * carry one are this bot's even when they name a lost (garbled) instance id
  * @param options.processes finds and stops processes (ps and kill)
+ * @throws {TypeError} when `instanceId` is empty or contains whitespace or ":"
  * @throws {UnkillableProcessesError} when some outlive SIGKILL (see ProcessTable.terminate)
  */
 export async function reapOrphans(options: {
@@ -33,6 +35,7 @@ export async function reapOrphans(options: {
   instanceId: string;
   claudeBin: string;
   recorded: RecordedProcess[];
+  markers?: readonly string[];
   graceMs: number;
 }): Promise<ReapReport> {
   const { processes, instanceId, claudeBin, recorded, graceMs } = options;
@@ -43,6 +46,14 @@ export async function reapOrphans(options: {
   const candidates = await processes.findMarked(`${instanceId}:`, {
     prefix: true,
   });
+  const known = new Set(candidates.map(({ pid }) => pid));
+  for (const marker of new Set(options.markers)) {
+    if (marker.startsWith(`${instanceId}:`)) continue;
+    for (const found of await processes.findMarked(marker)) {
+      if (!known.has(found.pid)) candidates.push(found);
+      known.add(found.pid);
+    }
+  }
   const recordedStartTimes = new Map(
     recorded.map(({ pid, startTime }) => [pid, startTime]),
   );

@@ -7,13 +7,14 @@ import { IdleTimer } from "./idle_timer.ts";
 import type { LaunchFn } from "./launcher.ts";
 import { Lock } from "./lock.ts";
 import { SessionProcess } from "./session_process.ts";
-import type { ClaudeDefaults } from "./session_settings.ts";
+import type { ClaudeDefaults, SettingChange } from "./session_settings.ts";
 import type { SpendingPolicy } from "./spending.ts";
 import {
   type SessionRecord,
   type SessionStore,
   StoreWriteError,
 } from "./store.ts";
+import { SessionBusyError } from "./session_errors.ts";
 import { ClaudeStartError, type PermissionDecision } from "./subprocess.ts";
 import type {
   AttemptOutcome,
@@ -95,20 +96,12 @@ export class Session {
     return this.#queue.waiting;
   }
 
-  /**
-   * Queues one turn; turns run one after another in call order. The turn
-   * runs as its updates are pulled: iterate them to the end (a consumer that
-   * stops early gives the turn up). The last update is `done`, once.
-   */
+  /** Queues one turn (in call order); it runs as its updates are pulled, so iterate them to the end. */
   send(input: TurnInput): TurnUpdates {
     return runTurn(this.#steps, this.#queue.take(), input);
   }
 
-  /**
-   * Interrupts the running turn and drops the waiting ones; the process
-   * stays alive. One that ignores the interrupt is stopped after
-   * interruptGraceMs and resumes at the next message.
-   */
+  /** Interrupts the running turn (stopping a process that ignores it) and drops the waiting ones. */
   interrupt(): Promise<{ wasBusy: boolean; dropped: number }> {
     return this.#lock.run(async () => {
       const dropped = this.#queue.cancelWaiting();
@@ -141,15 +134,12 @@ export class Session {
     });
   }
 
-  /** Changes and saves settings; one that is a CLI flag (`restartsProcess`) replaces a running process at the next turn. @throws {StoreWriteError} */
-  configure(
-    change: (record: SessionRecord) => void,
-    options: { restartsProcess?: boolean } = {},
-  ): Promise<void> {
+  /** Changes and saves a setting; a CLI flag replaces a running process at the next turn. @throws {StoreWriteError} */
+  configure(change: SettingChange): Promise<void> {
     return this.#lock.run(async () => {
-      change(this.record);
+      change.apply(this.record);
       this.#timer.setTimeoutMs(this.record.idleTimeoutMs);
-      if (options.restartsProcess && this.#process()) this.#needsRestart = true;
+      if (change.restartsProcess && this.#process()) this.#needsRestart = true;
       await this.#deps.store.saveSession(this.record);
     });
   }
@@ -166,6 +156,17 @@ export class Session {
         throw error;
       }
       this.#state = { kind: "archived" };
+    });
+  }
+
+  /** Stops the process the clean way (a terminal may continue); the next message resumes. @throws {SessionBusyError} */
+  suspend(): Promise<void> {
+    return this.#lock.run(async () => {
+      if (this.#state.kind === "busy") {
+        throw new SessionBusyError(this.record.name);
+      }
+      this.#timer.stop();
+      await this.#stopProcess();
     });
   }
 

@@ -52,6 +52,16 @@ export class BudgetExceededError extends Error {
   }
 }
 
+/** The session is working on a turn; the action must wait (or /stop first). */
+export class SessionBusyError extends Error {
+  override name = "SessionBusyError";
+  readonly sessionName: string;
+  constructor(sessionName: string) {
+    super(`Cannot hand over session "${sessionName}": a turn is running`);
+    this.sessionName = sessionName;
+  }
+}
+
 /** The bot is shutting down and starts nothing new. */
 export class ShuttingDownError extends Error {
   override name = "ShuttingDownError";

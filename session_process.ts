@@ -69,6 +69,7 @@ export class SessionProcess {
       throw error;
     }
     record.pid = handle.pid;
+    record.marker = options.marker;
     return process;
   }
 

@@ -2,7 +2,7 @@
 // /sessions list and the /usage report, as Telegram HTML.
 import { timeAgo, truncate, usd } from "./format.ts";
 import { escapeHtml } from "./render.ts";
-import type { SessionView } from "./sessions.ts";
+import type { SessionView } from "./session_view.ts";
 import { costSince, dayKey } from "./usage.ts";
 
 /** A session's state in a word or two: "LIVE", "LIVE, working", "IDLE (suspended)". */

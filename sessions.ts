@@ -3,9 +3,10 @@
 // (session.ts); the registry finds it and hands the request over.
 import type { Clock } from "./clock.ts";
 import type { LaunchFn } from "./launcher.ts";
+import { ActiveSessions } from "./active_sessions.ts";
 import { KeyedLock } from "./lock.ts";
 import type { ProcessIdentity } from "./process_tree.ts";
-import { Session, type SessionState } from "./session.ts";
+import { Session } from "./session.ts";
 import {
   SessionExistsError,
   SessionNameError,
@@ -14,25 +15,18 @@ import {
 } from "./session_errors.ts";
 import {
   type ClaudeDefaults,
-  isIdleTimeoutMinutes,
   isSessionName,
-  TIMEOUT_MINUTES,
+  type SettingChange,
 } from "./session_settings.ts";
+import { type SessionView, sessionView } from "./session_view.ts";
 import { SpendingPolicy } from "./spending.ts";
-import type { SessionRecord, SessionStore } from "./store.ts";
-import type { PermissionDecision } from "./subprocess.ts";
-import type { OutputMode, TurnInput, TurnUpdates } from "./turn.ts";
-
-/** Read-only snapshot of a session for commands. */
-export interface SessionView
-  extends Readonly<Omit<SessionRecord, "permissionMode" | "state">> {
-  isActive: boolean;
-  state: SessionState["kind"];
-  /** The effective permission mode ("ask": approvals on the phone). */
-  permissionMode: string;
-  /** Messages waiting behind the running turn. */
-  queued: number;
-}
+import {
+  newSessionRecord,
+  type SessionRecord,
+  type SessionStore,
+  type Workspace,
+} from "./store.ts";
+import type { TurnInput, TurnUpdates } from "./turn.ts";
 
 /** Dependencies and defaults of the registry. */
 export interface SessionRegistryOptions {
@@ -59,6 +53,8 @@ export interface SessionRegistryOptions {
 export interface LoadReport {
   /** Claude processes the last run recorded, for the reaper. */
   recorded: ProcessIdentity[];
+  /** Markers the last run's processes carry (its instance id may be lost). */
+  markers: string[];
   /** Unreadable records, moved aside. */
   quarantined: string[];
 }
@@ -71,7 +67,7 @@ const DEFAULT_STALL_MS = 10 * 60_000;
 export class SessionRegistry {
   #options: SessionRegistryOptions;
   #sessions = new Map<string, Session>();
-  #active = new Map<string, string>();
+  #active: ActiveSessions;
   /** Serialises what changes a chat's set of sessions or its active pointer. */
   #chatLock = new KeyedLock<string>();
   #spending: SpendingPolicy;
@@ -79,6 +75,7 @@ export class SessionRegistry {
 
   constructor(options: SessionRegistryOptions) {
     this.#options = options;
+    this.#active = new ActiveSessions(options.store);
     this.#spending = new SpendingPolicy({
       clock: options.clock,
       dailyBudgetUsd: options.dailyBudgetUsd,
@@ -86,18 +83,17 @@ export class SessionRegistry {
     });
   }
 
-  /**
-   * Loads every session from disk. Sessions that were live when the last run
-   * died become suspended (their processes are the reaper's).
-   */
+  /** Loads every session; those live when the last run died are suspended (their processes are the reaper's). */
   async load(): Promise<LoadReport> {
     const { store, clock } = this.#options;
     const { sessions, chats, quarantined } = await store.load();
     const recorded: ProcessIdentity[] = [];
+    const markers: string[] = [];
     for (const record of sessions) {
       if (record.pid !== undefined && record.pidStartTime !== undefined) {
         recorded.push({ pid: record.pid, startTime: record.pidStartTime });
       }
+      if (record.marker) markers.push(record.marker);
       const wasLive = record.state === "live";
       const session = this.#adopt({
         ...record,
@@ -108,12 +104,11 @@ export class SessionRegistry {
       });
       if (wasLive) await store.saveSession(session.record);
     }
-    for (const { chatKey, activeSession } of chats) {
-      if (activeSession && this.#sessions.has(key(chatKey, activeSession))) {
-        this.#active.set(chatKey, activeSession);
-      }
-    }
-    return { recorded, quarantined };
+    this.#active.restore(
+      chats,
+      (chatKey, name) => this.#sessions.has(key(chatKey, name)),
+    );
+    return { recorded, markers, quarantined };
   }
 
   /** Every session of a chat, by name. */
@@ -131,8 +126,20 @@ export class SessionRegistry {
 
   /** The active session of a chat, if any. */
   active(chatKey: string): SessionView | undefined {
-    const session = this.#activeSession(chatKey);
+    const session = this.find(chatKey);
     return session && this.#view(session);
+  }
+
+  /**
+   * The session `name` of a chat, by default its active one, for what only
+   * that session does (interrupt, permission answers, suspend); undefined
+   * when there is none.
+   */
+  find(chatKey: string, name?: string): Session | undefined {
+    name ??= this.#active.get(chatKey);
+    return name === undefined
+      ? undefined
+      : this.#sessions.get(key(chatKey, name));
   }
 
   /** Number of archived sessions of a chat. */
@@ -140,37 +147,32 @@ export class SessionRegistry {
     return this.#options.store.countArchived(chatKey);
   }
 
-  /**
-   * Creates a session and makes it active.
-   * @throws {SessionNameError} for a name isSessionName refuses
-   * @throws {SessionExistsError} when the chat already has one of that name
-   */
+  /** Creates a session and makes it active. @throws {SessionNameError} {SessionExistsError} */
   create(
     chatKey: string,
     name: string,
     persona?: { name?: string; prompt: string },
   ): Promise<SessionView> {
-    if (!isSessionName(name)) throw new SessionNameError(name);
-    return this.#chatLock.run(chatKey, async () => {
-      if (this.#sessions.has(key(chatKey, name))) {
-        throw new SessionExistsError(name);
-      }
-      const session = await this.#create(chatKey, name, persona);
-      await this.#setActive(chatKey, name);
-      return this.#view(session);
-    });
+    return this.#open(chatKey, name, { persona, isNew: true })
+      .then(({ view }) => view);
   }
 
   /**
-   * Makes another session active; the previous one keeps running on its own timer.
-   * @throws {UnknownSessionError}
+   * Makes the session `name` active, created on `workspace` when the chat has
+   * none of that name (an existing one keeps its own workspace).
+   * @throws {SessionNameError}
    */
+  open(
+    chatKey: string,
+    name: string,
+    workspace: Workspace,
+  ): Promise<{ view: SessionView; isCreated: boolean }> {
+    return this.#open(chatKey, name, { workspace });
+  }
+
+  /** Makes another session active; the previous one keeps running on its own timer. @throws {UnknownSessionError} */
   switch(chatKey: string, name: string): Promise<SessionView> {
-    return this.#chatLock.run(chatKey, async () => {
-      const session = this.#require(chatKey, name);
-      await this.#setActive(chatKey, name);
-      return this.#view(session);
-    });
+    return this.#open(chatKey, name, { isOld: true }).then(({ view }) => view);
   }
 
   /**
@@ -185,10 +187,10 @@ export class SessionRegistry {
       ? options.newName
       : DEFAULT_SESSION;
     return this.#chatLock.run(chatKey, async () => {
-      const session = this.#activeSession(chatKey) ??
+      const session = this.find(chatKey) ??
         this.#sessions.get(key(chatKey, name)) ??
         await this.#create(chatKey, name);
-      await this.#setActive(chatKey, session.record.name);
+      await this.#active.set(chatKey, session.record.name);
       return this.#view(session);
     });
   }
@@ -201,91 +203,33 @@ export class SessionRegistry {
   archive(chatKey: string, name?: string): Promise<SessionView> {
     return this.#chatLock.run(chatKey, async () => {
       const session = name === undefined
-        ? this.#activeSession(chatKey)
+        ? this.find(chatKey)
         : this.#require(chatKey, name);
       if (!session) throw new UnknownSessionError(name ?? DEFAULT_SESSION);
       const view = this.#view(session);
       await session.archive();
       this.#sessions.delete(session.id);
       if (this.#active.get(chatKey) === session.record.name) {
-        this.#active.delete(chatKey);
-        await this.#options.store.saveChat({ chatKey });
+        await this.#active.set(chatKey, undefined);
       }
       return view;
     });
   }
 
   /**
-   * Sets the active session's idle timeout; a running countdown adopts it at once.
-   * @throws {RangeError} outside TIMEOUT_MINUTES or not a whole number
+   * Changes a setting of the session `name`, by default of the active one
+   * (created as `default` if the chat has none).
+   * @throws {UnknownSessionError} {StoreWriteError}
    */
-  setIdleTimeout(chatKey: string, minutes: number): Promise<SessionView> {
-    if (!isIdleTimeoutMinutes(minutes)) {
-      throw new RangeError(
-        `Cannot set idle timeout to "${minutes}" minutes: must be a whole number from ${TIMEOUT_MINUTES.min} to ${TIMEOUT_MINUTES.max}`,
-      );
-    }
-    return this.#configure(chatKey, (record) => {
-      record.idleTimeoutMs = minutes * 60_000;
-    });
-  }
-
-  /** Sets the active session's output mode. */
-  setOutputMode(chatKey: string, mode: OutputMode): Promise<SessionView> {
-    return this.#configure(chatKey, (record) => {
-      record.outputMode = mode;
-    });
-  }
-
-  /** Sets the active session's model (undefined: the CLI default); applies at the next turn. */
-  setModel(chatKey: string, model: string | undefined): Promise<SessionView> {
-    return this.#configure(chatKey, (record) => {
-      record.model = model;
-    }, { restartsProcess: true });
-  }
-
-  /** Sets the active session's persona; applies at the next turn, history kept. */
-  setPersona(
+  async configure(
     chatKey: string,
-    persona: { name?: string; prompt: string } | undefined,
+    change: SettingChange,
+    name?: string,
   ): Promise<SessionView> {
-    return this.#configure(chatKey, (record) => {
-      record.personaName = persona?.name;
-      record.systemPrompt = persona?.prompt;
-    }, { restartsProcess: true });
-  }
-
-  /** Sets the active session's permission mode; applies at the next turn. */
-  setPermissionMode(chatKey: string, mode: string): Promise<SessionView> {
-    return this.#configure(chatKey, (record) => {
-      record.permissionMode = mode;
-    }, { restartsProcess: true });
-  }
-
-  /** Sets the active session's --max-budget-usd (undefined: none); applies at the next turn. */
-  setMaxBudget(
-    chatKey: string,
-    usd: number | undefined,
-  ): Promise<SessionView> {
-    return this.#configure(chatKey, (record) => {
-      record.maxBudgetUsd = usd;
-    }, { restartsProcess: true });
-  }
-
-  /** Remembers "Always allow <tool>" for a session; false when it is gone. */
-  async alwaysAllow(
-    chatKey: string,
-    name: string,
-    tool: string,
-  ): Promise<boolean> {
-    const session = this.#sessions.get(key(chatKey, name));
-    if (!session) return false;
-    await session.configure((record) => {
-      if (!record.alwaysAllowedTools.includes(tool)) {
-        record.alwaysAllowedTools.push(tool);
-      }
-    });
-    return true;
+    name ??= (await this.ensureActive(chatKey)).name;
+    const session = this.#require(chatKey, name);
+    await session.configure(change);
+    return this.#view(session);
   }
 
   /**
@@ -303,28 +247,6 @@ export class SessionRegistry {
     if (this.#isShuttingDown) throw new ShuttingDownError();
     this.#spending.assertCanStart();
     return this.#require(chatKey, request.session).send(request.input);
-  }
-
-  /**
-   * Interrupts the active session's running turn and drops its queued
-   * messages; the process stays alive.
-   */
-  interrupt(chatKey: string): Promise<{ wasBusy: boolean; dropped: number }> {
-    const session = this.#activeSession(chatKey);
-    return session?.interrupt() ??
-      Promise.resolve({ wasBusy: false, dropped: 0 });
-  }
-
-  /** Answers a pending permission request of a session's running turn. */
-  answerPermission(
-    chatKey: string,
-    name: string,
-    requestId: string,
-    decision: PermissionDecision,
-  ): Promise<boolean> {
-    const session = this.#sessions.get(key(chatKey, name));
-    return session?.answerPermission(requestId, decision) ??
-      Promise.resolve(false);
   }
 
   /** True once shutdown() began: turns cut short now are the restart's to finish. */
@@ -349,31 +271,46 @@ export class SessionRegistry {
     await this.#options.store.flush();
   }
 
+  #open(
+    chatKey: string,
+    name: string,
+    options: {
+      persona?: { name?: string; prompt: string };
+      workspace?: Workspace;
+      /** Refuse an existing session of that name instead of switching to it. */
+      isNew?: boolean;
+      /** Refuse to create one. */
+      isOld?: boolean;
+    },
+  ): Promise<{ view: SessionView; isCreated: boolean }> {
+    if (!isSessionName(name)) throw new SessionNameError(name);
+    return this.#chatLock.run(chatKey, async () => {
+      const existing = this.#sessions.get(key(chatKey, name));
+      if (existing && options.isNew) throw new SessionExistsError(name);
+      if (!existing && options.isOld) throw new UnknownSessionError(name);
+      const session = existing ??
+        await this.#create(chatKey, name, options.persona, options.workspace);
+      await this.#active.set(chatKey, name);
+      return { view: this.#view(session), isCreated: !existing };
+    });
+  }
+
   async #create(
     chatKey: string,
     name: string,
     persona?: { name?: string; prompt: string },
+    workspace?: Workspace,
   ): Promise<Session> {
-    const { store, clock, defaultIdleTimeoutMs, defaultModel } = this.#options;
-    const now = clock.now();
-    const session = this.#adopt({
-      name,
+    const { store, clock } = this.#options;
+    const session = this.#adopt(newSessionRecord({
       chatKey,
-      workDir: store.workDirFor(chatKey, name),
-      createdAt: now,
-      lastActiveAt: now,
-      state: "suspended",
-      idleTimeoutMs: defaultIdleTimeoutMs,
-      personaName: persona?.name,
-      systemPrompt: persona?.prompt,
-      model: defaultModel,
-      outputMode: "normal",
-      turns: 0,
-      totalCostUsd: 0,
-      lastTurnCostUsd: 0,
-      alwaysAllowedTools: [],
-      costByDay: {},
-    });
+      name,
+      nowMs: clock.now(),
+      idleTimeoutMs: this.#options.defaultIdleTimeoutMs,
+      model: this.#options.defaultModel,
+      persona,
+      workspace: workspace ?? { workDir: store.workDirFor(chatKey, name) },
+    }));
     await store.ensureWorkDir(session.record);
     await store.saveSession(session.record);
     return session;
@@ -392,30 +329,6 @@ export class SessionRegistry {
     return session;
   }
 
-  async #configure(
-    chatKey: string,
-    change: (record: SessionRecord) => void,
-    options: { restartsProcess?: boolean } = {},
-  ): Promise<SessionView> {
-    const view = await this.ensureActive(chatKey);
-    const session = this.#require(chatKey, view.name);
-    await session.configure(change, options);
-    return this.#view(session);
-  }
-
-  async #setActive(chatKey: string, name: string): Promise<void> {
-    if (this.#active.get(chatKey) === name) return;
-    await this.#options.store.saveChat({ chatKey, activeSession: name });
-    this.#active.set(chatKey, name);
-  }
-
-  #activeSession(chatKey: string): Session | undefined {
-    const name = this.#active.get(chatKey);
-    return name === undefined
-      ? undefined
-      : this.#sessions.get(key(chatKey, name));
-  }
-
   #require(chatKey: string, name: string): Session {
     const session = this.#sessions.get(key(chatKey, name));
     if (!session) throw new UnknownSessionError(name);
@@ -423,15 +336,11 @@ export class SessionRegistry {
   }
 
   #view(session: Session): SessionView {
-    const { record } = session;
-    return {
-      ...record,
-      isActive: this.#active.get(record.chatKey) === record.name,
-      state: session.state,
-      permissionMode: record.permissionMode ??
-        this.#options.claudeDefaults.permissionMode,
-      queued: session.queued,
-    };
+    const { chatKey, name } = session.record;
+    return sessionView(session, {
+      isActive: this.#active.get(chatKey) === name,
+      defaultPermissionMode: this.#options.claudeDefaults.permissionMode,
+    });
   }
 }
 

@@ -1,8 +1,14 @@
-// Durable session and chat state under DATA_DIR: one JSON file per record,
-// written atomically (temp file, fsync, rename) so `kill -9` never corrupts it.
-import { join } from "node:path";
+// Durable session and chat state under DATA_DIR/state: one JSON file per
+// record, written atomically (temp file, fsync, rename, fsync of the folder)
+// so `kill -9` never corrupts it; and the folders of sessions' work.
+import { join, relative, sep } from "node:path";
 import { z } from "zod";
-import { AtomicWriteError, writeTextFileAtomic } from "./atomic_file.ts";
+import {
+  AtomicWriteError,
+  removeTempFiles,
+  writeTextFileAtomic,
+} from "./atomic_file.ts";
+import type { Clock } from "./clock.ts";
 import { KeyedLock } from "./lock.ts";
 
 const sessionSchema = z.object({
@@ -36,10 +42,32 @@ const sessionSchema = z.object({
   costByDay: z.record(z.string(), z.number()).default({}),
   /** Passed to Claude as --max-budget-usd. */
   maxBudgetUsd: z.number().positive().optional(),
+  /** The MARKER_ENV value of its last process: the reaper finds it even if instance-id is lost. */
+  marker: z.string().optional(),
+  /** The project (PROJECTS_DIRS) the session works on, and its repository. */
+  project: z.string().optional(),
+  repoPath: z.string().optional(),
+  /** The branch of a worktree session; workDir is then that worktree. */
+  branch: z.string().optional(),
+  /** The bot created the worktree (DATA_DIR/worktrees), so archiving may remove it. */
+  isManagedWorktree: z.boolean().optional(),
+  /** Where uploads go when they must stay out of workDir (a repository). */
+  uploadDir: z.string().optional(),
 });
 
 /** A session's persisted metadata. */
 export type SessionRecord = z.infer<typeof sessionSchema>;
+
+/** Where a session works: a private folder, a project repository, or a worktree of one. */
+export type Workspace = Pick<
+  SessionRecord,
+  | "workDir"
+  | "project"
+  | "repoPath"
+  | "branch"
+  | "isManagedWorktree"
+  | "uploadDir"
+>;
 
 const chatSchema = z.object({
   chatKey: z.string(),
@@ -68,50 +96,76 @@ export class StoreWriteError extends Error {
 }
 
 const PRIVATE_DIR = 0o700;
+/** Folders of the bot's own state, moved under state/ from older layouts. */
+const STATE_ENTRIES = ["sessions", "chats", "archive", "instance-id"] as const;
 
 /** File-safe form of a chat key ("-100123:7" → "-100123_7"). */
-function chatDirName(chatKey: string): string {
+export function chatDirName(chatKey: string): string {
   return chatKey.replaceAll(/[^0-9A-Za-z_-]/g, "_");
 }
 
 /** Session and chat records under one data directory. */
 export class SessionStore {
   readonly dataDir: string;
+  /** The bot's own records: hidden from Claude by the sandbox. */
+  readonly stateDir: string;
   /** Writes of one file run in call order, so the last save wins on disk. */
   #writes = new KeyedLock<string>();
   #inFlight = new Set<Promise<void>>();
+  #clock: Clock;
 
-  constructor(options: { dataDir: string }) {
+  constructor(options: { dataDir: string; clock: Clock }) {
     this.dataDir = options.dataDir;
+    this.stateDir = join(options.dataDir, "state");
+    this.#clock = options.clock;
   }
 
   get #sessionsDir() {
-    return join(this.dataDir, "sessions");
+    return join(this.stateDir, "sessions");
   }
   get #chatsDir() {
-    return join(this.dataDir, "chats");
+    return join(this.stateDir, "chats");
+  }
+  get #archiveDir() {
+    return join(this.stateDir, "archive");
   }
 
-  /** Creates the directory tree (private) and checks it is writable. */
+  /**
+   * Creates the directory tree (private, an existing DATA_DIR tightened to
+   * 0700), moves state of an older layout under state/, removes temp files
+   * a crash left, and checks the folder is writable.
+   */
   async init(): Promise<void> {
+    await Deno.mkdir(this.dataDir, { recursive: true, mode: PRIVATE_DIR });
+    await Deno.chmod(this.dataDir, PRIVATE_DIR);
+    await Deno.mkdir(this.stateDir, { recursive: true, mode: PRIVATE_DIR });
+    for (const entry of STATE_ENTRIES) {
+      await Deno.rename(join(this.dataDir, entry), join(this.stateDir, entry))
+        .catch((error) => {
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+        });
+    }
     for (
       const dir of [
-        this.dataDir,
         this.#sessionsDir,
         this.#chatsDir,
+        this.#archiveDir,
         join(this.dataDir, "work"),
-        join(this.dataDir, "archive"),
+        join(this.dataDir, "uploads"),
       ]
     ) {
       await Deno.mkdir(dir, { recursive: true, mode: PRIVATE_DIR });
     }
-    await this.#writeAtomic(join(this.dataDir, ".write-check"), "ok\n");
-    await Deno.remove(join(this.dataDir, ".write-check"));
+    for (const dir of [this.stateDir, this.#sessionsDir, this.#chatsDir]) {
+      await removeTempFiles(dir);
+    }
+    await this.#writeAtomic(join(this.stateDir, ".write-check"), "ok\n");
+    await Deno.remove(join(this.stateDir, ".write-check"));
   }
 
   /** The id that marks this bot's Claude processes; created once, kept forever. */
   async instanceId(): Promise<string> {
-    const path = join(this.dataDir, "instance-id");
+    const path = join(this.stateDir, "instance-id");
     try {
       const id = (await Deno.readTextFile(path)).trim();
       if (/^[0-9a-f-]{36}$/.test(id)) return id;
@@ -128,12 +182,24 @@ export class SessionStore {
     return join(this.dataDir, "work", chatDirName(chatKey), name);
   }
 
-  /** Creates a session's working directory and its inbox (private) if missing. */
+  /** Where a session's uploads go when they must stay out of its working dir. */
+  uploadDirFor(chatKey: string, name: string): string {
+    return join(this.dataDir, "uploads", chatDirName(chatKey), name);
+  }
+
+  /** Creates a session's working directory and its upload folder (private) if missing. */
   async ensureWorkDir(record: SessionRecord): Promise<void> {
-    await Deno.mkdir(join(record.workDir, "inbox"), {
+    await Deno.mkdir(uploadDirOf(record), {
       recursive: true,
       mode: PRIVATE_DIR,
     });
+  }
+
+  /** Whether a folder is one of the bot's private session folders (DATA_DIR/work). */
+  isPrivateWorkDir(path: string): boolean {
+    const rel = relative(join(this.dataDir, "work"), path);
+    return rel !== "" && !rel.startsWith(`..${sep}`) && rel !== ".." &&
+      !rel.startsWith(sep);
   }
 
   /** Reads every record; a corrupt file is moved to `quarantine/` and reported. */
@@ -152,6 +218,16 @@ export class SessionStore {
           const parsed = schema.parse(
             JSON.parse(await Deno.readTextFile(path)),
           );
+          // A record must live in its own file: one planted under another
+          // name (or for another chat) is not trusted.
+          if (path !== this.#pathOf(parsed)) {
+            throw new z.ZodError([{
+              code: "custom",
+              path: [],
+              message: `belongs in ${this.#pathOf(parsed)}`,
+              input: parsed,
+            }]);
+          }
           (into as unknown[]).push(parsed);
         } catch (error) {
           if (!(error instanceof SyntaxError || error instanceof z.ZodError)) {
@@ -180,10 +256,7 @@ export class SessionStore {
    * @throws {StoreWriteError} when the disk refuses; the old record stays
    */
   saveChat(record: ChatRecord): Promise<void> {
-    return this.#writeJson(
-      join(this.#chatsDir, `${chatDirName(record.chatKey)}.json`),
-      record,
-    );
+    return this.#writeJson(this.#chatPath(record.chatKey), record);
   }
 
   /**
@@ -191,25 +264,25 @@ export class SessionStore {
    * `archive/`, its working dir gets a dated name, so the name is free again.
    */
   async archiveSession(record: SessionRecord): Promise<SessionRecord> {
-    const stamp = new Date(record.archivedAt ?? Date.now()).toISOString()
-      .replaceAll(/[:.]/g, "-");
-    const archivedDir = `${record.workDir}.archived-${stamp}`;
-    try {
-      await Deno.rename(record.workDir, archivedDir);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) {
-        throw new StoreWriteError(record.workDir, error);
+    const stamp = new Date(record.archivedAt ?? this.#clock.now())
+      .toISOString().replaceAll(/[:.]/g, "-");
+    // Only the bot's own folders get a dated name; a project's repository
+    // or worktree stays where it is.
+    let workDir = record.workDir;
+    if (this.isPrivateWorkDir(record.workDir)) {
+      workDir = `${record.workDir}.archived-${stamp}`;
+      try {
+        await Deno.rename(record.workDir, workDir);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) {
+          throw new StoreWriteError(record.workDir, error);
+        }
       }
     }
-    const archived = {
-      ...record,
-      workDir: archivedDir,
-      state: "archived" as const,
-    };
+    const archived = { ...record, workDir, state: "archived" as const };
     await this.#writeJson(
       join(
-        this.dataDir,
-        "archive",
+        this.#archiveDir,
         `${chatDirName(record.chatKey)}--${record.name}--${stamp}.json`,
       ),
       archived,
@@ -225,7 +298,7 @@ export class SessionStore {
   async countArchived(chatKey: string): Promise<number> {
     const prefix = `${chatDirName(chatKey)}--`;
     let count = 0;
-    for await (const entry of Deno.readDir(join(this.dataDir, "archive"))) {
+    for await (const entry of Deno.readDir(this.#archiveDir)) {
       if (entry.name.startsWith(prefix)) count++;
     }
     return count;
@@ -235,10 +308,20 @@ export class SessionStore {
     return join(this.#sessionsDir, `${chatDirName(chatKey)}--${name}.json`);
   }
 
+  #chatPath(chatKey: string): string {
+    return join(this.#chatsDir, `${chatDirName(chatKey)}.json`);
+  }
+
+  #pathOf(record: SessionRecord | ChatRecord): string {
+    return "name" in record
+      ? this.#sessionPath(record.chatKey, record.name)
+      : this.#chatPath(record.chatKey);
+  }
+
   async #quarantine(path: string): Promise<string> {
-    const dir = join(this.dataDir, "quarantine");
+    const dir = join(this.stateDir, "quarantine");
     await Deno.mkdir(dir, { recursive: true, mode: PRIVATE_DIR });
-    const target = join(dir, `${Date.now()}-${path.split("/").pop()}`);
+    const target = join(dir, `${this.#clock.now()}-${path.split("/").pop()}`);
     await Deno.rename(path, target);
     return target;
   }
@@ -267,4 +350,40 @@ export class SessionStore {
       throw new StoreWriteError(path, error.cause);
     }
   }
+}
+
+/** A new session's record: nothing run yet, the bot's defaults, its workspace. */
+export function newSessionRecord(options: {
+  chatKey: string;
+  name: string;
+  nowMs: number;
+  idleTimeoutMs: number;
+  model?: string;
+  persona?: { name?: string; prompt: string };
+  workspace: Workspace;
+}): SessionRecord {
+  const { nowMs, persona } = options;
+  return {
+    name: options.name,
+    chatKey: options.chatKey,
+    createdAt: nowMs,
+    lastActiveAt: nowMs,
+    state: "suspended",
+    idleTimeoutMs: options.idleTimeoutMs,
+    personaName: persona?.name,
+    systemPrompt: persona?.prompt,
+    model: options.model,
+    outputMode: "normal",
+    turns: 0,
+    totalCostUsd: 0,
+    lastTurnCostUsd: 0,
+    alwaysAllowedTools: [],
+    costByDay: {},
+    ...options.workspace,
+  };
+}
+
+/** Where a session's uploads go: its own folder, or the inbox of its private folder. */
+export function uploadDirOf(record: SessionRecord): string {
+  return record.uploadDir ?? join(record.workDir, "inbox");
 }

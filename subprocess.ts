@@ -23,6 +23,8 @@ export interface ClaudeSettings {
   permissionPromptTool?: "stdio";
   allowedTools?: string[];
   maxBudgetUsd?: number;
+  /** Folders besides the working dir Claude may use (--add-dir): a project session's uploads. */
+  addDirs?: string[];
 }
 
 /** How a process ended. */
@@ -129,6 +131,7 @@ export function claudeArgs(settings: ClaudeSettings): string[] {
   if (settings.maxBudgetUsd !== undefined) {
     args.push("--max-budget-usd", String(settings.maxBudgetUsd));
   }
+  for (const dir of settings.addDirs ?? []) args.push("--add-dir", dir);
   return args;
 }
 

@@ -121,7 +121,7 @@ export class BotProcess implements AsyncDisposable {
       clearTimeout(timer);
     }
     const instanceId = (await Deno.readTextFile(
-      join(this.#dataDir, "instance-id"),
+      join(this.#dataDir, "state", "instance-id"),
     ).catch(() => "")).trim();
     if (instanceId) {
       const leftovers = await processes.findMarked(`${instanceId}:`, {

@@ -3,6 +3,7 @@
 // first getUpdates) as the number of sessions grows. main.ts runs as its own
 // process; the Claude processes' memory is not counted.
 import { join } from "node:path";
+import { systemClock } from "../clock.ts";
 import { type SessionRecord, SessionStore } from "../store.ts";
 import { createFakeClaudeBin } from "../tests/fakes/claude_bin.ts";
 import { FakeBotApi } from "../tests/fakes/fake_bot_api.ts";
@@ -66,7 +67,7 @@ export async function runMemory(
 
 /** Writes `count` suspended sessions (10 per chat) the way the bot saves them. */
 async function seedSessions(dataDir: string, count: number): Promise<void> {
-  const store = new SessionStore({ dataDir });
+  const store = new SessionStore({ dataDir, clock: systemClock });
   await store.init();
   const now = Date.now();
   const writes: Promise<void>[] = [];

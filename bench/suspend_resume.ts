@@ -45,9 +45,9 @@ async function measure(
 ): Promise<SuspendResumeTimes> {
   const dir = await Deno.makeTempDir({ prefix: "ct-bench-suspend-" });
   try {
-    const store = new SessionStore({ dataDir: join(dir, "data") });
-    await store.init();
     const clock = new ManualClock(Date.now());
+    const store = new SessionStore({ dataDir: join(dir, "data"), clock });
+    await store.init();
     const probe = new Probe(isCheckingProcesses);
     const sessions = new SessionRegistry({
       store,

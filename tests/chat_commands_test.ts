@@ -29,9 +29,9 @@ const START_MS = Date.UTC(2026, 0, 1, 12);
  */
 async function setUp(options: { dailyBudgetUsd?: number } = {}) {
   const dir = await Deno.makeTempDir({ prefix: "ct-chat-commands-" });
-  const store = new SessionStore({ dataDir: dir });
-  await store.init();
   const clock = new ManualClock(START_MS);
+  const store = new SessionStore({ dataDir: dir, clock });
+  await store.init();
   const claude = memoryClaudeStarter();
   const sessions = new SessionRegistry({
     store,

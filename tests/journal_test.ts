@@ -36,6 +36,73 @@ Deno.test("InboundJournal keeps entries across instances, by state, oldest first
   }
 });
 
+Deno.test("InboundJournal moves entries only along its transitions", async () => {
+  const dataDir = await Deno.makeTempDir();
+  try {
+    const journal = new InboundJournal({ dataDir, clock: systemClock });
+    await journal.load();
+    await journal.add(entry(1, "a"));
+    await journal.interrupt(1);
+    assert.equal(
+      journal.list("queued").length,
+      1,
+      "queued cannot be interrupted",
+    );
+    await journal.start(1);
+    await journal.interrupt(1);
+    assert.deepEqual(journal.list("interrupted").map((e) => e.id), [1]);
+    assert.equal(await journal.requeue("other-chat", 1), undefined);
+    assert.equal((await journal.requeue(CHAT))?.id, 1);
+    assert.equal(await journal.requeue(CHAT), undefined, "nothing left");
+    await journal.finish(1);
+    await journal.start(1);
+    assert.deepEqual(
+      journal.list("done").map((e) => e.id),
+      [1],
+      "done is final",
+    );
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("InboundJournal quarantines entries of unknown chats, in another chat's folder, and moves flat ones into place", async () => {
+  const dataDir = await Deno.makeTempDir();
+  try {
+    const options = {
+      dataDir,
+      clock: systemClock,
+      isKnownChat: (chatId: number) => chatId === OWNER_ID,
+    };
+    const journal = new InboundJournal(options);
+    await journal.load();
+    const queued = (id: number, chatId: number) =>
+      JSON.stringify({
+        ...entry(id, "x"),
+        chatId,
+        chatKey: String(chatId),
+        state: "queued",
+        receivedAt: 1,
+      });
+    const dir = join(dataDir, "journal");
+    await Deno.mkdir(join(dir, "666"), { recursive: true });
+    // A stranger's chat, planted where its own entries would live.
+    await Deno.writeTextFile(join(dir, "666", "5.json"), queued(5, 666));
+    // The owner's entry, planted in another chat's folder.
+    await Deno.writeTextFile(join(dir, "666", "6.json"), queued(6, OWNER_ID));
+    // An entry of the older flat layout.
+    await Deno.writeTextFile(join(dir, "7.json"), queued(7, OWNER_ID));
+    const reloaded = new InboundJournal(options);
+    const { quarantined } = await reloaded.load();
+    assert.equal(quarantined.length, 2);
+    assert.deepEqual(reloaded.list("queued").map((e) => e.id), [7]);
+    assert.ok(!reloaded.has(5) && !reloaded.has(6));
+    await Deno.stat(join(dir, CHAT, "7.json"));
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
 Deno.test("InboundJournal prunes done entries after an hour and skips unreadable files", async () => {
   const dataDir = await Deno.makeTempDir();
   try {
@@ -51,8 +118,8 @@ Deno.test("InboundJournal prunes done entries after an hour and skips unreadable
     assert.ok(!journal.has(1) && journal.has(2));
     await Deno.writeTextFile(join(dataDir, "journal", "9.json"), "{broken");
     const reloaded = new InboundJournal({ dataDir, clock });
-    const { skipped } = await reloaded.load();
-    assert.equal(skipped.length, 1);
+    const { quarantined } = await reloaded.load();
+    assert.equal(quarantined.length, 1);
     assert.ok(reloaded.has(2));
   } finally {
     await Deno.remove(dataDir, { recursive: true });
@@ -140,7 +207,7 @@ Deno.test("/retry re-sends the chat's latest interrupted message", async () => {
       clock: systemClock,
     });
     await journal.load();
-    return journal.get(201)?.state === "done" && journal;
+    return journal.list("done").some((e) => e.id === 201) && journal;
   }, "the retried message to be marked done");
   assert.deepEqual(journal.list("interrupted"), [], "no longer offered");
 });

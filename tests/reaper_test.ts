@@ -127,3 +127,27 @@ Deno.test("reapOrphans() rejects an instanceId that could match other instances"
     );
   }
 });
+
+Deno.test("reapOrphans() finds the last run's processes by their recorded markers when the instance id was lost", async () => {
+  const lostId = crypto.randomUUID();
+  const marker = `${lostId}:1001/default`;
+  const orphan = spawnQuiet("sleep", ["60"], { [MARKER_ENV]: marker });
+  const stranger = spawnQuiet("sleep", ["60"], {
+    [MARKER_ENV]: `${lostId}:2002/other`,
+  });
+  try {
+    const report = await reapOrphans({
+      processes,
+      instanceId: crypto.randomUUID(),
+      claudeBin: "claude",
+      recorded: [],
+      markers: [marker],
+      graceMs: 5_000,
+    });
+    assert.deepEqual(report, { claude: 0, tools: 1, spared: 0 });
+    assert.equal((await orphan.status).signal, "SIGTERM");
+    assert.notEqual(await processes.startTime(stranger.pid), undefined);
+  } finally {
+    await killAll([orphan, stranger]);
+  }
+});

@@ -4,6 +4,7 @@
 // never for a number of ticks.
 import assert from "node:assert/strict";
 import { SessionExistsError, SessionNameError } from "../session_errors.ts";
+import * as setting from "../session_settings.ts";
 import { SessionRegistry } from "../sessions.ts";
 import { SessionStore } from "../store.ts";
 import type { TurnInput } from "../turn.ts";
@@ -23,9 +24,9 @@ async function setUp(
   options: { refuseResumes?: boolean } = {},
 ) {
   const dir = dataDir ?? await Deno.makeTempDir({ prefix: "ct-sessions-" });
-  const store = new SessionStore({ dataDir: dir });
-  await store.init();
   const clock = new ManualClock(1_000_000);
+  const store = new SessionStore({ dataDir: dir, clock });
+  await store.init();
   const claude = memoryClaudeStarter(options);
   const sessions = new SessionRegistry({
     store,
@@ -202,8 +203,8 @@ Deno.test("SessionRegistry restores sessions, settings and the Claude id after a
         name: "reviewer",
         prompt: "Review.",
       });
-      await env.sessions.setIdleTimeout(CHAT, 42);
-      await env.sessions.setModel(CHAT, "sonnet");
+      await env.sessions.configure(CHAT, setting.idleTimeout(42));
+      await env.sessions.configure(CHAT, setting.model("sonnet"));
       await send(env, { text: "hello" });
       firstId = env.sessions.active(CHAT)!.claudeSessionId;
       firstCwd = env.claude.started[0].options.cwd;
@@ -259,13 +260,13 @@ Deno.test("SessionRegistry: /timeout applies to the running countdown at once", 
   await send(env, { text: "one" });
   const [process] = env.claude.started;
   env.clock.advance(2 * 60_000);
-  await env.sessions.setIdleTimeout(CHAT, 1);
+  await env.sessions.configure(CHAT, setting.idleTimeout(1));
   env.clock.advance(0);
   await exitOf(process);
   assert.ok(!process.isAlive, "already idle longer than the new timeout");
-  assert.throws(() => env.sessions.setIdleTimeout(CHAT, 0), RangeError);
-  assert.throws(() => env.sessions.setIdleTimeout(CHAT, 121), RangeError);
-  assert.throws(() => env.sessions.setIdleTimeout(CHAT, 5.5), RangeError);
+  assert.throws(() => setting.idleTimeout(0), RangeError);
+  assert.throws(() => setting.idleTimeout(121), RangeError);
+  assert.throws(() => setting.idleTimeout(5.5), RangeError);
 });
 
 Deno.test("SessionRegistry: switching leaves the old process on its own timer; archive stops it", async () => {
@@ -283,7 +284,7 @@ Deno.test("SessionRegistry: switching leaves the old process on its own timer; a
 Deno.test("SessionRegistry: a model change restarts the process at the next turn with resume", async () => {
   await using env = await setUp();
   await send(env, { text: "one" });
-  await env.sessions.setModel(CHAT, "haiku");
+  await env.sessions.configure(CHAT, setting.model("haiku"));
   assert.ok(
     env.claude.started[0].isAlive,
     "applies at the next turn, not at once",
@@ -351,7 +352,7 @@ Deno.test("SessionRegistry: /stop interrupts the running turn and drops the queu
   const { process, turn } = await holdTurn(env, { first: "one", held: "two" });
   const queued = await start(env, { text: "three" });
   assert.equal(env.sessions.active(CHAT)!.queued, 1);
-  assert.deepEqual(await env.sessions.interrupt(CHAT), {
+  assert.deepEqual(await env.sessions.find(CHAT)!.interrupt(), {
     wasBusy: true,
     dropped: 1,
   });
@@ -369,7 +370,7 @@ Deno.test("SessionRegistry: a process that ignores /stop is stopped after the gr
   await using env = await setUp();
   const { process, turn } = await holdTurn(env, { first: "one", held: "two" });
   process.interrupt = () => Promise.resolve();
-  await env.sessions.interrupt(CHAT);
+  await env.sessions.find(CHAT)!.interrupt();
   env.clock.advance(4_999);
   assert.ok(process.isAlive);
   env.clock.advance(1);

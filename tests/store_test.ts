@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { systemClock } from "../clock.ts";
 import {
   type ChatRecord,
   type SessionRecord,
@@ -18,7 +19,10 @@ class TempStore implements AsyncDisposable {
   private constructor(root: string) {
     this.root = root;
     // A subdirectory, so init() creates DATA_DIR itself.
-    this.store = new SessionStore({ dataDir: join(root, "data") });
+    this.store = new SessionStore({
+      dataDir: join(root, "data"),
+      clock: systemClock,
+    });
   }
 
   static async create(): Promise<TempStore> {
@@ -31,6 +35,10 @@ class TempStore implements AsyncDisposable {
 
   get dataDir(): string {
     return this.store.dataDir;
+  }
+
+  get stateDir(): string {
+    return this.store.stateDir;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -81,12 +89,24 @@ function byName(a: SessionRecord, b: SessionRecord): number {
 Deno.test("SessionStore.init() creates a private directory tree", async () => {
   await using temp = await TempStore.create();
   assert.deepEqual(await listTree(temp.dataDir), [
-    "archive",
-    "chats",
-    "sessions",
+    "state",
+    "state/archive",
+    "state/chats",
+    "state/sessions",
+    "uploads",
     "work",
   ]);
-  for (const dir of ["", "archive", "chats", "sessions", "work"]) {
+  for (
+    const dir of [
+      "",
+      "state",
+      "state/archive",
+      "state/chats",
+      "state/sessions",
+      "uploads",
+      "work",
+    ]
+  ) {
     const { mode } = await Deno.stat(join(temp.dataDir, dir));
     assert.equal(mode! & 0o777, 0o700, `mode of "${dir || "."}"`);
   }
@@ -124,7 +144,10 @@ Deno.test("SessionStore.load() returns what was saved", async () => {
   await temp.store.saveSession(minimal);
   for (const chat of chats) await temp.store.saveChat(chat);
 
-  const loaded = await new SessionStore({ dataDir: temp.dataDir }).load();
+  const loaded = await new SessionStore({
+    dataDir: temp.dataDir,
+    clock: systemClock,
+  }).load();
   assert.deepEqual(loaded.sessions.sort(byName), [full, minimal]);
   assert.deepEqual(
     loaded.chats.sort((a, b) => a.chatKey.localeCompare(b.chatKey)),
@@ -142,7 +165,7 @@ Deno.test("SessionStore.load() fills defaults of fields added later", async () =
     ...older
   } = sessionRecord();
   await Deno.writeTextFile(
-    join(temp.dataDir, "sessions", "1001--default.json"),
+    join(temp.stateDir, "sessions", "1001--default.json"),
     JSON.stringify(older),
   );
   const { sessions } = await temp.store.load();
@@ -155,16 +178,15 @@ Deno.test("SessionStore writes atomically", async (t) => {
     await temp.store.saveSession(sessionRecord());
     await temp.store.saveSession(sessionRecord({ turns: 1 }));
     await temp.store.saveChat({ chatKey: "1001", activeSession: "default" });
-    assert.deepEqual(await listTree(temp.dataDir), [
+    assert.deepEqual(await listTree(temp.stateDir), [
       "archive",
       "chats",
       "chats/1001.json",
       "sessions",
       "sessions/1001--default.json",
-      "work",
     ]);
     const { mode } = await Deno.stat(
-      join(temp.dataDir, "sessions", "1001--default.json"),
+      join(temp.stateDir, "sessions", "1001--default.json"),
     );
     assert.equal(mode! & 0o777, 0o600);
   });
@@ -174,7 +196,7 @@ Deno.test("SessionStore writes atomically", async (t) => {
     const record = sessionRecord();
     await temp.store.saveSession(record);
     // What `kill -9` between write and rename leaves: a partial temp file.
-    const sessionsDir = join(temp.dataDir, "sessions");
+    const sessionsDir = join(temp.stateDir, "sessions");
     await Deno.writeTextFile(
       join(sessionsDir, `1001--default.json.tmp-${crypto.randomUUID()}`),
       '{"name": "default", "chatK',
@@ -193,7 +215,7 @@ Deno.test("SessionStore.load() quarantines corrupt files and loads the rest", as
   await using temp = await TempStore.create();
   const good = sessionRecord({ name: "good" });
   await temp.store.saveSession(good);
-  const sessionsDir = join(temp.dataDir, "sessions");
+  const sessionsDir = join(temp.stateDir, "sessions");
   const corrupt = {
     "1001--badjson.json": '{"name": "badjson", ',
     "1001--badschema.json": JSON.stringify({ ...good, idleTimeoutMs: -1 }),
@@ -203,7 +225,7 @@ Deno.test("SessionStore.load() quarantines corrupt files and loads the rest", as
     await Deno.writeTextFile(join(sessionsDir, name), text);
   }
   await Deno.writeTextFile(
-    join(temp.dataDir, "chats", "2002.json"),
+    join(temp.stateDir, "chats", "2002.json"),
     JSON.stringify({ activeSession: "x" }),
   );
 
@@ -211,7 +233,7 @@ Deno.test("SessionStore.load() quarantines corrupt files and loads the rest", as
   assert.deepEqual(loaded.sessions, [good]);
   assert.deepEqual(loaded.chats, []);
   assert.equal(loaded.quarantined.length, 4);
-  const quarantineDir = join(temp.dataDir, "quarantine");
+  const quarantineDir = join(temp.stateDir, "quarantine");
   for (const path of loaded.quarantined) {
     assert.equal(join(quarantineDir, path.split("/").pop()!), path);
   }
@@ -244,10 +266,10 @@ Deno.test("SessionStore.instanceId() is created once and kept", async () => {
     /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
   );
   assert.equal(await temp.store.instanceId(), id);
-  const next = new SessionStore({ dataDir: temp.dataDir });
+  const next = new SessionStore({ dataDir: temp.dataDir, clock: systemClock });
   assert.equal(await next.instanceId(), id);
   assert.equal(
-    await Deno.readTextFile(join(temp.dataDir, "instance-id")),
+    await Deno.readTextFile(join(temp.stateDir, "instance-id")),
     `${id}\n`,
   );
 });
@@ -283,7 +305,7 @@ Deno.test("SessionStore.archiveSession() moves the record and frees the name", a
   assert.deepEqual(
     JSON.parse(
       await Deno.readTextFile(
-        join(temp.dataDir, "archive", `-100123_7--api--${stamp}.json`),
+        join(temp.stateDir, "archive", `-100123_7--api--${stamp}.json`),
       ),
     ),
     archived,
@@ -327,7 +349,7 @@ Deno.test("SessionStore.archiveSession() is not undone by saves still in flight"
   await Promise.all(saves);
   await temp.store.flush();
   assert.deepEqual((await temp.store.load()).sessions, []);
-  assert.deepEqual(await listNames(join(temp.dataDir, "sessions")), []);
+  assert.deepEqual(await listNames(join(temp.stateDir, "sessions")), []);
 });
 
 Deno.test("SessionStore.countArchived() counts one chat's archived sessions", async () => {
@@ -357,7 +379,7 @@ Deno.test("SessionStore.countArchived() counts one chat's archived sessions", as
 Deno.test("SessionStore.saveSession() raises StoreWriteError and keeps the old state", async (t) => {
   await t.step("the target is a directory", async () => {
     await using temp = await TempStore.create();
-    const sessionsDir = join(temp.dataDir, "sessions");
+    const sessionsDir = join(temp.stateDir, "sessions");
     const target = join(sessionsDir, "1001--default.json");
     await Deno.mkdir(target);
     await Deno.writeTextFile(join(target, "inside"), "untouched");
@@ -386,8 +408,8 @@ Deno.test("SessionStore.saveSession() raises StoreWriteError and keeps the old s
     await temp.store.saveSession(first);
     // Running as root, chmod cannot make a directory unwritable; a regular
     // file where the directory should be refuses every write.
-    const sessionsDir = join(temp.dataDir, "sessions");
-    const aside = join(temp.dataDir, "sessions-aside");
+    const sessionsDir = join(temp.stateDir, "sessions");
+    const aside = join(temp.stateDir, "sessions-aside");
     await Deno.rename(sessionsDir, aside);
     await Deno.writeTextFile(sessionsDir, "not a directory");
 
@@ -412,15 +434,15 @@ Deno.test("SessionStore.saveSession() keeps the last of concurrent saves", async
   await Promise.all(saves);
   const { sessions } = await temp.store.load();
   assert.deepEqual(sessions, [sessionRecord({ turns: 19 })]);
-  assert.deepEqual(await listNames(join(temp.dataDir, "sessions")), [
+  assert.deepEqual(await listNames(join(temp.stateDir, "sessions")), [
     "1001--default.json",
   ]);
 });
 
 Deno.test("SessionStore.flush() waits for every write in flight", async () => {
   await using temp = await TempStore.create();
-  const path = join(temp.dataDir, "sessions", "1001--default.json");
-  const failing = join(temp.dataDir, "chats", "2002.json");
+  const path = join(temp.stateDir, "sessions", "1001--default.json");
+  const failing = join(temp.stateDir, "chats", "2002.json");
   await Deno.mkdir(failing);
   const writes = [
     ...Array.from(
@@ -438,11 +460,70 @@ Deno.test("SessionStore.flush() waits for every write in flight", async () => {
   );
   assert.deepEqual(
     JSON.parse(
-      await Deno.readTextFile(join(temp.dataDir, "chats", "1001.json")),
+      await Deno.readTextFile(join(temp.stateDir, "chats", "1001.json")),
     ),
     { chatKey: "1001", activeSession: "default" },
   );
   assert.ok((await Promise.all(writes))[5] instanceof StoreWriteError);
   // Nothing started: flush() resolves at once.
   await temp.store.flush();
+});
+
+Deno.test("SessionStore.init() moves an older layout's state under state/, tightens DATA_DIR and clears temp files", async () => {
+  const root = await Deno.makeTempDir({ prefix: "store_test_" });
+  try {
+    const dataDir = join(root, "data");
+    await Deno.mkdir(join(dataDir, "sessions"), { recursive: true });
+    await Deno.chmod(dataDir, 0o755);
+    const record = sessionRecord();
+    await Deno.writeTextFile(
+      join(dataDir, "sessions", "1001--default.json"),
+      JSON.stringify(record),
+    );
+    await Deno.writeTextFile(join(dataDir, "instance-id"), "x\n");
+    const store = new SessionStore({ dataDir, clock: systemClock });
+    await store.init();
+    await Deno.writeTextFile(
+      join(store.stateDir, "sessions", `a.json.tmp-${crypto.randomUUID()}`),
+      "partial",
+    );
+    await store.init();
+    assert.equal((await Deno.stat(dataDir)).mode! & 0o777, 0o700);
+    assert.deepEqual(await listNames(join(store.stateDir, "sessions")), [
+      "1001--default.json",
+    ]);
+    assert.deepEqual((await store.load()).sessions, [record]);
+    assert.equal(
+      await Deno.readTextFile(join(store.stateDir, "instance-id")),
+      "x\n",
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("SessionStore.load() quarantines a record that is not in its own file", async () => {
+  await using temp = await TempStore.create();
+  const planted = sessionRecord({ chatKey: "2002", name: "victim" });
+  await Deno.writeTextFile(
+    join(temp.stateDir, "sessions", "1001--mine.json"),
+    JSON.stringify(planted),
+  );
+  const loaded = await temp.store.load();
+  assert.deepEqual(loaded.sessions, []);
+  assert.equal(loaded.quarantined.length, 1);
+});
+
+Deno.test("SessionStore.archiveSession() leaves a project's folder where it is", async () => {
+  await using temp = await TempStore.create();
+  const repo = join(temp.root, "repo");
+  await Deno.mkdir(repo);
+  const record = sessionRecord({ name: "proj", workDir: repo });
+  await temp.store.saveSession(record);
+  const archived = await temp.store.archiveSession({
+    ...record,
+    archivedAt: 1_700_000_000_000,
+  });
+  assert.equal(archived.workDir, repo);
+  assert.ok((await Deno.stat(repo)).isDirectory);
 });

@@ -229,6 +229,7 @@ Deno.test("claudeArgs() builds the long-lived stream-json flags", async (t) => {
         permissionPromptTool: "stdio",
         allowedTools: ["Read", "Bash(git log:*)"],
         maxBudgetUsd: 2.5,
+        addDirs: ["/data/uploads/1001/api"],
       }),
       [
         ...base,
@@ -247,6 +248,8 @@ Deno.test("claudeArgs() builds the long-lived stream-json flags", async (t) => {
         "Bash(git log:*)",
         "--max-budget-usd",
         "2.5",
+        "--add-dir",
+        "/data/uploads/1001/api",
       ],
     );
   });

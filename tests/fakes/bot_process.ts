@@ -167,7 +167,7 @@ export class Sandbox implements AsyncDisposable {
   /** Every session record in DATA_DIR/sessions. */
   async sessionRecords(): Promise<Record<string, unknown>[]> {
     const records = [];
-    const dir = join(this.dataDir, "sessions");
+    const dir = join(this.dataDir, "state", "sessions");
     for await (const entry of Deno.readDir(dir)) {
       if (!entry.name.endsWith(".json")) continue;
       records.push(JSON.parse(await Deno.readTextFile(join(dir, entry.name))));
@@ -180,12 +180,18 @@ export class Sandbox implements AsyncDisposable {
     const entries: JournalEntry[] = [];
     const dir = join(this.dataDir, "journal");
     try {
-      for await (const entry of Deno.readDir(dir)) {
-        // Half-written temp files end in ".tmp-<uuid>"; renames are atomic.
-        if (!entry.name.endsWith(".json")) continue;
-        entries.push(
-          JSON.parse(await Deno.readTextFile(join(dir, entry.name))),
-        );
+      // One folder per chat; half-written temp files end in ".tmp-<uuid>"
+      // and renames are atomic.
+      for await (const chat of Deno.readDir(dir)) {
+        if (!chat.isDirectory || chat.name === "quarantine") continue;
+        for await (const entry of Deno.readDir(join(dir, chat.name))) {
+          if (!entry.name.endsWith(".json")) continue;
+          entries.push(
+            JSON.parse(
+              await Deno.readTextFile(join(dir, chat.name, entry.name)),
+            ),
+          );
+        }
       }
     } catch (error) {
       // No journal yet: the bot has not started.
@@ -198,7 +204,7 @@ export class Sandbox implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     try {
       const instanceId = await Deno.readTextFile(
-        join(this.dataDir, "instance-id"),
+        join(this.dataDir, "state", "instance-id"),
       ).then((text) => text.trim(), () => undefined);
       if (instanceId) {
         const leftovers = await processes.findMarked(`${instanceId}:`, {
