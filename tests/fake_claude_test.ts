@@ -12,6 +12,7 @@ import {
   userMessageLine,
 } from "../stream_json.ts";
 import { STREAM_JSON_ARGS } from "../subprocess.ts";
+import { listClaudeSessions } from "../claude_history.ts";
 import { createFakeClaudeBin } from "./fakes/claude_bin.ts";
 import { withDeadline } from "./fakes/wait.ts";
 
@@ -264,6 +265,33 @@ Deno.test("fake claude --resume restores history in a new process", async () => 
   assert.deepEqual(JSON.parse(result.text ?? ""), ["alpha", "beta"]);
   // A fresh process starts its cumulative cost again.
   assert.equal(result.totalCostUsd, 0.01);
+});
+
+Deno.test("fake claude with CLAUDE_CONFIG_DIR keeps sessions where the CLI does, and takes --add-dir", async () => {
+  await using workspace = await Workspace.create();
+  const configDir = join(workspace.dir, "claude-config");
+  const env = { CLAUDE_CONFIG_DIR: configDir };
+  let sessionId: string;
+  {
+    await using run = workspace.start(
+      ["--add-dir", join(workspace.dir, "uploads"), "--model", "sonnet"],
+      { env },
+    );
+    await run.send(userMessageLine("from a terminal"));
+    sessionId = initOf((await run.readTurn()).events).sessionId;
+    await run.closeStdin();
+    assert.equal((await run.exit()).status.code, 0);
+  }
+
+  const listed = await listClaudeSessions(configDir, workspace.cwd);
+  assert.deepEqual(
+    listed.map(({ id, firstPrompt }) => ({ id, firstPrompt })),
+    [{ id: sessionId, firstPrompt: "from a terminal" }],
+  );
+  await using resumed = workspace.start(["--resume", sessionId], { env });
+  await resumed.send(userMessageLine("!history"));
+  const { result } = await resumed.readTurn();
+  assert.deepEqual(JSON.parse(result.text ?? ""), ["from a terminal"]);
 });
 
 Deno.test("fake claude --resume fails like the CLI without history", async (t) => {

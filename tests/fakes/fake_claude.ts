@@ -17,7 +17,9 @@
 //   !tool-sleep S   start a detached `setsid sleep S` like the Bash tool does
 //   !ask CMD        ask permission to run CMD (`!ask A && !ask B` asks twice)
 //
-// Environment: FAKE_CLAUDE_STATE_DIR (history; default $HOME/.fake-claude),
+// Environment: CLAUDE_CONFIG_DIR (history as the real CLI keeps it, in
+// <dir>/projects/<escaped cwd>/<id>.jsonl), else FAKE_CLAUDE_STATE_DIR
+// (history in the fake's own JSON; default $HOME/.fake-claude),
 // FAKE_CLAUDE_LOG (JSON lines: argv, env names and every stdin line),
 // FAKE_CLAUDE_IGNORE_SIGTERM=1, FAKE_CLAUDE_START_DELAY_MS,
 // FAKE_CLAUDE_CHARS_PER_SEC (default: instant), FAKE_CLAUDE_LOG_TIMES=1 (for
@@ -79,6 +81,8 @@ const VALUE_FLAGS = new Set([
 ]);
 // Commander's variadic `<tools...>`: every following non-flag argument.
 const LIST_FLAGS = new Set(["--allowedTools", "--allowed-tools"]);
+// Variadic too; the fake lets tools use any folder, so it only checks them.
+const ADD_DIR_FLAG = "--add-dir";
 
 function parseArgs(args: string[]): Options {
   const flags = new Set<string>();
@@ -94,6 +98,13 @@ function parseArgs(args: string[]): Options {
         throw new UsageError(`error: option '${arg} <value>' argument missing`);
       }
       values.set(arg, value);
+    } else if (arg === ADD_DIR_FLAG) {
+      if (i + 1 >= args.length || args[i + 1].startsWith("-")) {
+        throw new UsageError(
+          `error: option '${arg} <directories...>' argument missing`,
+        );
+      }
+      while (i + 1 < args.length && !args[i + 1].startsWith("-")) i++;
     } else if (LIST_FLAGS.has(arg)) {
       while (i + 1 < args.length && !args[i + 1].startsWith("-")) {
         allowedTools.push(args[++i]);
@@ -332,11 +343,16 @@ class FakeClaude {
     this.#options = options;
     this.#sessionId = options.resumeId ?? crypto.randomUUID();
     const home = Deno.env.get("HOME") ?? "/tmp";
-    const stateDir = Deno.env.get("FAKE_CLAUDE_STATE_DIR") ??
-      join(home, ".fake-claude");
     // Like ~/.claude/projects/<escaped cwd>/<id>.jsonl: resume depends on cwd.
     const project = Deno.cwd().replace(/[^a-zA-Z0-9]/g, "-");
-    this.#historyFile = join(stateDir, project, `${this.#sessionId}.json`);
+    const configDir = Deno.env.get("CLAUDE_CONFIG_DIR");
+    this.#historyFile = configDir
+      ? join(configDir, "projects", project, `${this.#sessionId}.jsonl`)
+      : join(
+        Deno.env.get("FAKE_CLAUDE_STATE_DIR") ?? join(home, ".fake-claude"),
+        project,
+        `${this.#sessionId}.json`,
+      );
     this.#readyAt = Date.now() +
       Number(Deno.env.get("FAKE_CLAUDE_START_DELAY_MS") ?? 0);
     this.#charsPerSec = Number(Deno.env.get("FAKE_CLAUDE_CHARS_PER_SEC") ?? 0);
@@ -451,7 +467,7 @@ class FakeClaude {
     const resumeId = this.#options.resumeId;
     if (resumeId === undefined) return [];
     const saved = UUID_PATTERN.test(resumeId)
-      ? readJsonIfExists(this.#historyFile)
+      ? readHistoryIfExists(this.#historyFile)
       : undefined;
     if (saved === undefined) this.#failResume(resumeId);
     return saved.userMessages;
@@ -1025,13 +1041,26 @@ class FakeClaude {
 
   #saveHistory(userMessages: string[]): void {
     Deno.mkdirSync(dirname(this.#historyFile), { recursive: true });
+    const sessionId = this.#sessionId;
+    const cwd = Deno.cwd();
     Deno.writeTextFileSync(
       this.#historyFile,
-      JSON.stringify({
-        sessionId: this.#sessionId,
-        cwd: Deno.cwd(),
-        userMessages,
-      }),
+      this.#historyFile.endsWith(".jsonl")
+        // The real CLI's records (claude-cli.md §6), user prompts only.
+        ? userMessages.map((text) =>
+          `${
+            JSON.stringify({
+              type: "user",
+              message: { role: "user", content: text },
+              uuid: crypto.randomUUID(),
+              timestamp: new Date().toISOString(),
+              cwd,
+              sessionId,
+              version: CLI_VERSION,
+            })
+          }\n`
+        ).join("")
+        : JSON.stringify({ sessionId, cwd, userMessages }),
     );
   }
 }
@@ -1074,15 +1103,25 @@ function appendLog(entry: Json): void {
   }
 }
 
-function readJsonIfExists(
+// The fake's own JSON, or the user prompts of the real CLI's records (.jsonl).
+function readHistoryIfExists(
   path: string,
 ): { userMessages: string[] } | undefined {
+  let text: string;
   try {
-    return JSON.parse(Deno.readTextFileSync(path));
+    text = Deno.readTextFileSync(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
   }
+  if (!path.endsWith(".jsonl")) return JSON.parse(text);
+  const userMessages = text.split("\n").filter(Boolean)
+    .map((line) => JSON.parse(line))
+    .filter((record) =>
+      record.type === "user" && typeof record.message?.content === "string"
+    )
+    .map((record) => record.message.content as string);
+  return { userMessages };
 }
 
 async function main(): Promise<void> {
