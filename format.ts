@@ -25,6 +25,13 @@ export function usd(amount: number): string {
   return `$${amount < 1 ? amount.toFixed(4) : amount.toFixed(2)}`;
 }
 
+/** A size in decimal units, as Telegram states its limits: "900 bytes", "12.3 KB", "52.4 MB". */
+export function byteSize(bytes: number): string {
+  if (bytes < 1000) return `${bytes} bytes`;
+  if (bytes < 1000 * 1000) return `${(bytes / 1000).toFixed(1)} KB`;
+  return `${(bytes / 1000 / 1000).toFixed(1)} MB`;
+}
+
 /** Shortens text to `max` characters, marking the cut with "…". */
 export function truncate(text: string, max: number): string {
   if (text.length <= max) return text;

@@ -19,6 +19,20 @@ export type DiscoveryWarning =
   /** The project could not have its folder name (see {@linkcode discoverProjects}). */
   | { kind: "renamed"; path: string; name: string };
 
+/** A warning as a log line (start-up logs each one and keeps serving). */
+export function describeDiscoveryWarning(warning: DiscoveryWarning): string {
+  switch (warning.kind) {
+    case "missing":
+      return `PROJECTS_DIRS entry "${warning.dir}" does not exist; its projects are left out until it does`;
+    case "not-a-directory":
+      return `PROJECTS_DIRS entry "${warning.dir}" is not a folder; it is skipped`;
+    case "unreadable":
+      return `Cannot read "${warning.dir}" for projects: ${warning.error}`;
+    case "renamed":
+      return `Project at "${warning.path}" is called "${warning.name}": its folder name is taken or unusable`;
+  }
+}
+
 /** The projects found, and what went wrong on the way. */
 export interface ProjectDiscovery {
   projects: Project[];

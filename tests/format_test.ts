@@ -1,7 +1,7 @@
-// Tests for format.ts: durations, relative times, dollars and truncation.
+// Tests for format.ts: durations, relative times, dollars, sizes and truncation.
 
 import assert from "node:assert/strict";
-import { humanDuration, timeAgo, truncate, usd } from "../format.ts";
+import { byteSize, humanDuration, timeAgo, truncate, usd } from "../format.ts";
 
 const SECOND_MS = 1_000;
 const MINUTE_MS = 60 * SECOND_MS;
@@ -48,6 +48,14 @@ Deno.test("usd() shows small amounts with more digits", () => {
   assert.equal(usd(1), "$1.00");
   assert.equal(usd(4.56), "$4.56");
   assert.equal(usd(1234.5), "$1234.50");
+});
+
+Deno.test("byteSize() uses decimal units, as Telegram's limits do", () => {
+  assert.equal(byteSize(0), "0 bytes");
+  assert.equal(byteSize(999), "999 bytes");
+  assert.equal(byteSize(12_345), "12.3 KB");
+  assert.equal(byteSize(50 * 1000 * 1000), "50.0 MB");
+  assert.equal(byteSize(52_400_000), "52.4 MB");
 });
 
 Deno.test("truncate() shortens text to max characters", async (t) => {

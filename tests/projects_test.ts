@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { NotAGitRepositoryError } from "../git.ts";
 import {
+  describeDiscoveryWarning,
   discoverProjects,
   findProject,
   type Project,
@@ -165,4 +166,31 @@ Deno.test("readProjectStatuses() reads each project and reports failures in plac
   const last = statuses[3];
   assert.ok("error" in last && last.error instanceof NotAGitRepositoryError);
   assert.equal(clean.path, projects[1].path);
+});
+
+Deno.test("describeDiscoveryWarning() names the entry and what happens to it", () => {
+  assert.equal(
+    describeDiscoveryWarning({ kind: "missing", dir: "/srv/gone" }),
+    'PROJECTS_DIRS entry "/srv/gone" does not exist; its projects are left out until it does',
+  );
+  assert.match(
+    describeDiscoveryWarning({ kind: "not-a-directory", dir: "/etc/hosts" }),
+    /"\/etc\/hosts" is not a folder/,
+  );
+  assert.match(
+    describeDiscoveryWarning({
+      kind: "unreadable",
+      dir: "/root",
+      error: "PermissionDenied",
+    }),
+    /Cannot read "\/root" for projects: PermissionDenied/,
+  );
+  assert.match(
+    describeDiscoveryWarning({
+      kind: "renamed",
+      path: "/a/api",
+      name: "api-2",
+    }),
+    /"\/a\/api" is called "api-2"/,
+  );
 });
