@@ -124,6 +124,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     defaultIdleTimeoutMs: config.idleTimeoutMs,
     approvalTimeoutMs: config.approvalTimeoutMs,
     dailyBudgetUsd: config.dailyBudgetUsd,
+    transcription: config.transcription,
     log,
   });
   let polling: Promise<void> | undefined;

@@ -7,6 +7,7 @@ import { ChatCommands } from "./chat_commands.ts";
 import { errorText } from "./error_text.ts";
 import { truncate } from "./format.ts";
 import type { Clock } from "./clock.ts";
+import type { TranscriptionConfig } from "./config.ts";
 import {
   chatApi,
   describeError,
@@ -22,8 +23,10 @@ import {
 import type { Outbox } from "./outbox.ts";
 import type { Persona } from "./personas.ts";
 import { escapeHtml } from "./render.ts";
+import { quotedText } from "./reply_context.ts";
 import { alwaysAllowTool } from "./session_settings.ts";
 import type { SessionRegistry } from "./sessions.ts";
+import { voiceInput, VoiceNotConfiguredError } from "./voice.ts";
 
 /** What the handlers need. */
 export interface CommandsOptions {
@@ -43,6 +46,8 @@ export interface CommandsOptions {
   /** An unanswered tool approval is denied after this long. */
   approvalTimeoutMs: number;
   dailyBudgetUsd?: number;
+  /** Where voice notes are transcribed; undefined: voice is off. */
+  transcription?: TranscriptionConfig;
   log: (message: string) => void;
 }
 
@@ -129,6 +134,7 @@ export function registerCommands(
     clock: options.clock,
     chats,
     files: telegramFiles(bot.api, options),
+    transcription: options.transcription,
     errorText: textOf,
     log,
   });
@@ -259,8 +265,24 @@ export function registerCommands(
     });
   });
 
+  bot.on(["message:voice", "message:audio"], async (ctx) => {
+    // Not journaled: without a transcription service there is nothing to run.
+    if (!options.transcription) {
+      await reply(ctx, textOf(new VoiceNotConfiguredError()));
+      return;
+    }
+    const audio = ctx.message.voice ?? ctx.message.audio!;
+    await journalAndAccept(ctx, voiceInput(audio, ctx.message.caption));
+  });
+
   bot.on("message:document", async (ctx) => {
     const document = ctx.message.document;
+    // Sent "as a file", a recording is a document; without a transcription
+    // service it still reaches Claude as a file.
+    if (options.transcription && document.mime_type?.startsWith("audio/")) {
+      await journalAndAccept(ctx, voiceInput(document, ctx.message.caption));
+      return;
+    }
     await journalAndAccept(ctx, {
       kind: "document",
       fileId: document.file_id,
@@ -282,7 +304,7 @@ export function registerCommands(
       ctx,
       `Sorry, ${
         messageKind(ctx)
-      } messages are not supported yet. Send text, a photo or a document.`,
+      } messages are not supported yet. Send text, a voice note, a photo or a document.`,
     );
   });
 
@@ -313,6 +335,7 @@ export function registerCommands(
       topicName: ctx.msg?.reply_to_message?.forum_topic_created?.name,
       chatKey: chatKeyOf(ctx),
       input,
+      replyTo: ctx.msg && quotedText(ctx.msg),
     };
     let journaled;
     try {
@@ -341,10 +364,8 @@ function messageKind(ctx: Context): string {
   const message = ctx.message ?? {};
   const kinds = [
     "sticker",
-    "voice",
     "video",
     "video_note",
-    "audio",
     "animation",
     "location",
     "venue",

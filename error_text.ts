@@ -14,6 +14,8 @@ import {
   UnknownSessionError,
 } from "./session_errors.ts";
 import { StoreWriteError } from "./store.ts";
+import { TranscriptionError } from "./transcribe.ts";
+import { TRANSCRIBE_TIMEOUT_MS, VoiceNotConfiguredError } from "./voice.ts";
 
 /** What errorText needs besides the error. */
 export interface ErrorTextOptions {
@@ -71,6 +73,15 @@ export function errorText(error: unknown, options: ErrorTextOptions): string {
     log(error.message);
     return "⚠️ Telegram did not deliver the file; please try again.";
   }
+  if (error instanceof VoiceNotConfiguredError) {
+    return "🎤 Voice notes are off: no transcription service is set up. To turn them on, set <code>TRANSCRIBE_API_URL</code> (an OpenAI-compatible API, e.g. <code>https://api.openai.com/v1</code>), <code>TRANSCRIBE_API_KEY</code> and, if needed, <code>TRANSCRIBE_MODEL</code> (default whisper-1) in the bot's environment, then restart it. Until then, please type your message.";
+  }
+  if (error instanceof TranscriptionError) {
+    log(error.message);
+    return `⚠️ Could not transcribe the voice note: ${
+      transcriptionProblem(error)
+    }. Nothing was sent to Claude.`;
+  }
   // The log is token-redacted where it is made (app.ts).
   log(
     `Unexpected error: ${
@@ -78,4 +89,23 @@ export function errorText(error: unknown, options: ErrorTextOptions): string {
     }`,
   );
   return "⚠️ Something went wrong; the details are in the bot's log.";
+}
+
+function transcriptionProblem(error: TranscriptionError): string {
+  switch (error.reason) {
+    case "timeout":
+      return `the transcription service did not answer within ${
+        humanDuration(TRANSCRIBE_TIMEOUT_MS)
+      }`;
+    case "network":
+      return "the transcription service cannot be reached";
+    case "http":
+      return error.status === 401 || error.status === 403
+        ? `the transcription service refused the key (HTTP ${error.status}); check TRANSCRIBE_API_KEY`
+        : `the transcription service answered with an error (HTTP ${error.status})`;
+    case "empty":
+      return "no speech was recognised";
+    case "bad_response":
+      return "the transcription service answered without a transcript";
+  }
 }

@@ -3,6 +3,7 @@
 // recovery after a crash.
 import type { Approvals } from "./approvals.ts";
 import type { Clock } from "./clock.ts";
+import type { TranscriptionConfig } from "./config.ts";
 import { truncate } from "./format.ts";
 import { saveToInbox } from "./inbox.ts";
 import type { InboundJournal, JournalEntry } from "./journal.ts";
@@ -11,6 +12,7 @@ import { KeyedLock } from "./lock.ts";
 import type { Outbox } from "./outbox.ts";
 import { escapeHtml } from "./render.ts";
 import { TelegramReply } from "./reply.ts";
+import { withQuote } from "./reply_context.ts";
 import { ShuttingDownError } from "./session_errors.ts";
 import { sessionNameFrom } from "./session_settings.ts";
 import type { SessionRegistry } from "./sessions.ts";
@@ -20,6 +22,8 @@ import type {
   TurnOutcome,
   TurnUpdates,
 } from "./turn.ts";
+import { TranscriptionError } from "./transcribe.ts";
+import { transcribeVoice, transcriptHtml } from "./voice.ts";
 
 /** A file over MAX_UPLOAD_MB. */
 export class FileTooLargeError extends Error {
@@ -57,6 +61,8 @@ export interface IntakeOptions {
   /** The API of one chat (or topic), made at the edge. */
   chats: (target: ChatTarget) => ChatApi;
   files: FileSource;
+  /** Where voice notes are transcribed; undefined: voice is off. */
+  transcription?: TranscriptionConfig;
   /** The one error → chat text mapping (error_text.ts). */
   errorText: (error: unknown) => string;
   log: (message: string) => void;
@@ -105,25 +111,16 @@ export class TurnIntake {
    * re-run blindly) with a Retry button.
    */
   async recover(): Promise<void> {
-    const { journal, outbox, chats, log } = this.#options;
+    const { journal, log } = this.#options;
     for (const entry of journal.list("running")) {
       // Marked only once the notice is out: a crash before that sends it
       // again at the next start, where marking first would lose it for good.
-      await outbox.enqueue(
-        entry.chatKey,
-        () =>
-          chats(entry).sendText(
-            `⚠️ The bot restarted while Claude was working on your message “${
-              escapeHtml(truncate(describeInput(entry), 80))
-            }”. It was not run again, because Claude may already have run tools. Tap Retry (or send /retry) to send it again.`,
-            {
-              html: true,
-              buttons: [[{
-                text: "Retry",
-                data: `${RETRY_PREFIX}${entry.id}`,
-              }]],
-            },
-          ),
+      await this.#say(
+        entry,
+        `⚠️ The bot restarted while Claude was working on your message “${
+          escapeHtml(truncate(describeInput(entry), 80))
+        }”. It was not run again, because Claude may already have run tools. Tap Retry (or send /retry) to send it again.`,
+        retryButtons(entry.id),
       ).catch((error) =>
         // /retry still works; a chat that refuses the notice must not keep
         // the bot from starting.
@@ -158,7 +155,11 @@ export class TurnIntake {
           ? undefined
           : sessionNameFrom(entry.topicName) ?? `topic-${entry.threadId}`,
       });
-      const input = await this.#prepare(entry, view.workDir);
+      const prepared = await this.#prepare(entry, view.workDir);
+      const input = {
+        ...prepared,
+        text: withQuote(entry.replyTo, prepared.text),
+      };
       session = view.name;
       updates = sessions.send(entry.chatKey, { session, input });
       reply = this.#reply(entry, view.outputMode);
@@ -219,17 +220,42 @@ export class TurnIntake {
     await journal.finish(entry.id);
   }
 
-  /** Tells the chat why its message was not run, and closes the entry. */
+  /**
+   * Tells the chat why its message was not run, and closes the entry; a
+   * failed transcription instead waits for Retry, which transcribes again.
+   */
   async #refuse(entry: JournalEntry, error: unknown): Promise<void> {
-    const { outbox, errorText, journal, chats } = this.#options;
-    try {
-      await outbox.enqueue(
-        entry.chatKey,
-        () => chats(entry).sendText(errorText(error), { html: true }),
+    const { errorText, journal } = this.#options;
+    if (error instanceof TranscriptionError) {
+      // Through running, the one way into interrupted, from where Retry
+      // requeues it; nothing reached Claude.
+      await journal.start(entry.id);
+      await journal.interrupt(entry.id);
+      await this.#say(
+        entry,
+        `${errorText(error)} Tap Retry (or send /retry) to try again.`,
+        retryButtons(entry.id),
       );
+      return;
+    }
+    try {
+      await this.#say(entry, errorText(error));
     } finally {
       await journal.finish(entry.id);
     }
+  }
+
+  /** Sends chat HTML to the entry's chat (or topic), in the outbox's order. */
+  async #say(
+    entry: JournalEntry,
+    html: string,
+    buttons?: { text: string; data: string }[][],
+  ): Promise<void> {
+    const { outbox, chats } = this.#options;
+    await outbox.enqueue(
+      entry.chatKey,
+      () => chats(entry).sendText(html, { html: true, buttons }),
+    );
   }
 
   #reply(entry: JournalEntry, mode: OutputMode): TelegramReply {
@@ -278,6 +304,17 @@ export class TurnIntake {
             `[The user sent a file, saved as ${path} (${bytes.length} bytes)]${caption}`,
         };
       }
+      case "voice": {
+        const transcript = await transcribeVoice(input, this.#options);
+        // Before the turn, so the user sees what Claude will read; a chat
+        // that refuses the quote still gets its answer.
+        await this.#say(entry, transcriptHtml(transcript)).catch((error) =>
+          this.#options.log(
+            `Cannot show the transcript in chat ${entry.chatKey}: ${error}`,
+          )
+        );
+        return { text: `${transcript}${caption}` };
+      }
     }
   }
 }
@@ -291,7 +328,13 @@ function describeInput(entry: JournalEntry): string {
       return `a photo${input.caption ? `: ${input.caption}` : ""}`;
     case "document":
       return `the file ${input.fileName}`;
+    case "voice":
+      return `a voice note${input.caption ? `: ${input.caption}` : ""}`;
   }
+}
+
+function retryButtons(id: number): { text: string; data: string }[][] {
+  return [[{ text: "Retry", data: `${RETRY_PREFIX}${id}` }]];
 }
 
 function toBase64(bytes: Uint8Array): string {

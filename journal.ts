@@ -25,6 +25,16 @@ const inputSchema = z.discriminatedUnion("kind", [
     size: z.number().optional(),
     caption: z.string().optional(),
   }),
+  /** A voice note or audio file, transcribed before it reaches Claude. */
+  z.object({
+    kind: z.literal("voice"),
+    fileId: z.string(),
+    size: z.number().optional(),
+    mimeType: z.string().optional(),
+    fileName: z.string().optional(),
+    duration: z.number().optional(),
+    caption: z.string().optional(),
+  }),
 ]);
 
 /** What the user sent, enough to run the turn again after a restart. */
@@ -39,7 +49,9 @@ const entrySchema = z.object({
   topicName: z.string().optional(),
   chatKey: z.string(),
   input: inputSchema,
-  /** queued: not yet given to Claude; running: given; interrupted: the bot died while it ran; done: answered. */
+  /** The text the message replies to or quotes (reply_context.ts); kept so a replay reads the same. */
+  replyTo: z.string().optional(),
+  /** queued: not yet given to Claude; running: given; interrupted: the bot died while it ran, or its transcription failed; done: answered. */
   state: z.enum(["queued", "running", "interrupted", "done"]),
   receivedAt: z.number(),
   doneAt: z.number().optional(),
@@ -193,7 +205,7 @@ export class InboundJournal {
     if (await this.#move(id, "done")) await this.#prune();
   }
 
-  /** running → interrupted: the bot restarted while Claude worked on it. */
+  /** running → interrupted: the bot restarted while Claude worked on it, or its transcription failed; it waits for Retry. */
   async interrupt(id: number): Promise<void> {
     await this.#move(id, "interrupted");
   }

@@ -45,6 +45,8 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   "chat_commands.ts": "chat",
   "tool_lines.ts": "chat",
   "session_reports.ts": "chat",
+  "reply_context.ts": "chat",
+  "voice.ts": "chat",
   "inbox.ts": "chat",
   // Sessions: registry, lifecycle, turns, settings, money.
   "sessions.ts": "sessions",

@@ -94,12 +94,12 @@ const rows: Row[] = [
     expected: /sticker messages are not supported yet/,
   },
   {
-    name: "voice",
+    name: "voice without TRANSCRIBE_API_URL",
     send: (b) =>
       pushMessage(b, {
         voice: { file_id: "v", file_unique_id: "v", duration: 2 },
       }),
-    expected: /voice messages are not supported yet/,
+    expected: /Voice notes are off: no transcription service is set up/,
   },
   {
     name: "location",

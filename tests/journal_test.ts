@@ -103,6 +103,47 @@ Deno.test("InboundJournal quarantines entries of unknown chats, in another chat'
   }
 });
 
+Deno.test("InboundJournal loads entries written before voice and replies, and keeps the new fields", async () => {
+  const dataDir = await Deno.makeTempDir();
+  try {
+    const dir = join(dataDir, "journal", CHAT);
+    await Deno.mkdir(dir, { recursive: true });
+    // As an older version wrote it: no replyTo, no voice kind.
+    await Deno.writeTextFile(
+      join(dir, "1.json"),
+      JSON.stringify({
+        id: 1,
+        chatId: OWNER_ID,
+        chatKey: CHAT,
+        input: { kind: "text", text: "old" },
+        state: "queued",
+        receivedAt: 5,
+      }),
+    );
+    const journal = new InboundJournal({ dataDir, clock: systemClock });
+    assert.deepEqual((await journal.load()).quarantined, []);
+    await journal.add({
+      ...entry(2, "unused"),
+      input: { kind: "voice", fileId: "f", mimeType: "audio/ogg", size: 9 },
+      replyTo: "quoted",
+    });
+    const reloaded = new InboundJournal({ dataDir, clock: systemClock });
+    assert.deepEqual((await reloaded.load()).quarantined, []);
+    const [old, voice] = reloaded.list("queued");
+    assert.equal(old.replyTo, undefined);
+    assert.deepEqual(old.input, { kind: "text", text: "old" });
+    assert.equal(voice.replyTo, "quoted");
+    assert.deepEqual(voice.input, {
+      kind: "voice",
+      fileId: "f",
+      mimeType: "audio/ogg",
+      size: 9,
+    });
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
 Deno.test("InboundJournal prunes done entries after an hour and skips unreadable files", async () => {
   const dataDir = await Deno.makeTempDir();
   try {

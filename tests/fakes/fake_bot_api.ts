@@ -3,6 +3,7 @@
 
 import { basename, extname } from "node:path";
 import type {
+  Audio,
   CallbackQuery,
   Chat,
   Document,
@@ -13,6 +14,7 @@ import type {
   PhotoSize,
   User,
   UserFromGetMe,
+  Voice,
 } from "grammy/types";
 import { parseTelegramHtml } from "./telegram_html.ts";
 
@@ -68,6 +70,28 @@ export interface UserRef {
   /** Title of the forum topic (with threadId): sent as the topic's creation message being replied to, as Telegram does. */
   topicName?: string;
   firstName?: string;
+}
+
+/** What a user's message replies to, and the part of it quoted. */
+export interface ReplyRef {
+  /**
+   * The earlier message: a live bot message's id in the chat, or the text or
+   * caption of any other one (the user's own, say).
+   */
+  replyTo?: number | { text?: string; caption?: string };
+  /** A part of the replied message's text or caption (Telegram's TextQuote). */
+  quote?: string;
+}
+
+/** A voice note or audio file a user sends. */
+export interface AudioRef {
+  caption?: string;
+  /** Seconds; default 3. */
+  duration?: number;
+  /** Default audio/ogg for voice notes, audio/mpeg for audio files. */
+  mimeType?: string;
+  /** Overrides the reported size, as for documents. */
+  fileSize?: number;
 }
 
 /** A sendMessageDraft the bot streamed (Bot API 9.3). */
@@ -313,13 +337,58 @@ export class FakeBotApi implements AsyncDisposable {
     return this.#confirmedUpdateId;
   }
 
-  /** Queues a text message update from a user; returns the update_id. */
-  sendText(text: string, from: UserRef = {}): number {
+  /**
+   * Queues a text message update from a user, maybe a reply; returns the
+   * update_id.
+   * @throws {RangeError} when `replyTo` names no live bot message or the
+   *   replied message does not contain `quote`
+   */
+  sendText(text: string, from: UserRef & ReplyRef = {}): number {
     const entities = commandEntities(text);
     return this.#pushMessage(from, {
       text,
       ...(entities.length > 0 ? { entities } : {}),
+      ...this.#replyFields(from),
     });
+  }
+
+  /** Queues a voice note from a user; returns the update_id. */
+  sendVoice(bytes: Uint8Array, from: UserRef & AudioRef = {}): number {
+    const file = this.#storeFile(bytes, {
+      folder: "voice",
+      ext: ".oga",
+      declaredSize: from.fileSize,
+    });
+    const voice: Voice = {
+      file_id: file.file_id,
+      file_unique_id: file.file_unique_id,
+      duration: from.duration ?? 3,
+      mime_type: from.mimeType ?? "audio/ogg",
+      file_size: file.declaredSize,
+    };
+    return this.#pushMessage(from, { voice, ...captionFields(from.caption) });
+  }
+
+  /** Queues an audio file (a music message) from a user; returns the update_id. */
+  sendAudio(
+    fileName: string,
+    bytes: Uint8Array,
+    from: UserRef & AudioRef = {},
+  ): number {
+    const file = this.#storeFile(bytes, {
+      folder: "music",
+      fileName,
+      declaredSize: from.fileSize,
+    });
+    const audio: Audio = {
+      file_id: file.file_id,
+      file_unique_id: file.file_unique_id,
+      duration: from.duration ?? 3,
+      file_name: fileName,
+      mime_type: from.mimeType ?? "audio/mpeg",
+      file_size: file.declaredSize,
+    };
+    return this.#pushMessage(from, { audio, ...captionFields(from.caption) });
   }
 
   /** Queues a photo message (several sizes, largest last) from a user; returns the update_id. */
@@ -863,14 +932,18 @@ export class FakeBotApi implements AsyncDisposable {
   #storeFile(
     bytes: Uint8Array,
     where: {
-      folder: "photos" | "documents";
+      folder: "photos" | "documents" | "voice" | "music";
       fileName?: string;
+      /** The extension of a file without a name; default .jpg. */
+      ext?: string;
       declaredSize?: number;
     },
   ): StoredFile {
     const number = this.#filesById.size + 1;
     // Telegram keeps the extension in file_path; photos are always JPEG.
-    const ext = where.fileName === undefined ? ".jpg" : extname(where.fileName);
+    const ext = where.fileName === undefined
+      ? where.ext ?? ".jpg"
+      : extname(where.fileName);
     const file: StoredFile = {
       file_id: `fake-file-${number}`,
       file_unique_id: `fake-unique-${number}`,
@@ -909,6 +982,43 @@ export class FakeBotApi implements AsyncDisposable {
       ...content,
     };
     return this.pushUpdate({ message });
+  }
+
+  /** The reply_to_message and quote of a user's reply; none without `replyTo`. */
+  #replyFields(from: UserRef & ReplyRef): Partial<Message> {
+    if (from.replyTo === undefined) return {};
+    const { user, chat } = resolveSender(from);
+    let replied: NonNullable<Message["reply_to_message"]>;
+    if (typeof from.replyTo === "number") {
+      const stored = this.#liveBotMessage(chat.id, from.replyTo);
+      if (!stored) {
+        throw new RangeError(
+          `Cannot reply to message ${from.replyTo}: chat ${chat.id} has no such bot message`,
+        );
+      }
+      replied = this.#toTelegramMessage(stored) as typeof replied;
+    } else {
+      replied = {
+        message_id: this.#nextMessageId(chat.id),
+        from: user,
+        chat,
+        date: this.#unixNow(),
+        ...from.replyTo,
+      } as typeof replied;
+    }
+    if (from.quote === undefined) return { reply_to_message: replied };
+    const position = (replied.text ?? replied.caption ?? "").indexOf(
+      from.quote,
+    );
+    if (position < 0) {
+      throw new RangeError(
+        `Cannot quote "${from.quote}": the replied message does not contain it`,
+      );
+    }
+    return {
+      reply_to_message: replied,
+      quote: { text: from.quote, position, is_manual: true },
+    };
   }
 
   /** Remembers the chat objects users wrote from, so bot messages there carry the same chat. */
