@@ -1,5 +1,6 @@
-// Saves files from Telegram into a session's inbox/ under safe, unique names.
-import { basename, join } from "node:path";
+// Saves files from Telegram under safe, unique names: into a session's
+// inbox/, or into its upload folder outside a project's repository.
+import { basename, isAbsolute, join, relative, sep } from "node:path";
 
 const MAX_NAME_LENGTH = 100;
 
@@ -24,29 +25,42 @@ export function sanitizeFileName(name: string): string {
 }
 
 /**
- * Writes bytes to `<workDir>/inbox/<sanitized name>`, adding `-1`, `-2`… when
- * the name is taken; returns the path relative to workDir.
+ * Writes bytes into a session's upload folder under a safe, unique name:
+ * `uploadDir` when set (a project session's, outside its repository), else
+ * `<workDir>/inbox` (as store.ts uploadDirOf). Adds `-1`, `-2`… when the
+ * name is taken. Returns the path to tell Claude: relative to workDir inside
+ * it, else absolute.
  */
-export async function saveToInbox(
-  workDir: string,
+export async function saveUpload(
+  session: { workDir: string; uploadDir?: string },
   fileName: string,
   bytes: Uint8Array,
 ): Promise<string> {
-  const inbox = join(workDir, "inbox");
-  await Deno.mkdir(inbox, { recursive: true, mode: 0o700 });
+  const dir = session.uploadDir ?? join(session.workDir, "inbox");
+  const path = await saveUniquely(dir, fileName, bytes);
+  const rel = relative(session.workDir, path);
+  const isInside = rel !== "" && rel !== ".." && !rel.startsWith(`..${sep}`) &&
+    !isAbsolute(rel);
+  return isInside ? rel : path;
+}
+
+/** Writes into `dir` (made private if missing) under a free name; returns the file's path. */
+async function saveUniquely(
+  dir: string,
+  fileName: string,
+  bytes: Uint8Array,
+): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   const safe = sanitizeFileName(fileName);
   const dot = safe.lastIndexOf(".");
   const [stem, ext] = dot > 0
     ? [safe.slice(0, dot), safe.slice(dot)]
     : [safe, ""];
   for (let n = 0;; n++) {
-    const name = n === 0 ? safe : `${stem}-${n}${ext}`;
+    const path = join(dir, n === 0 ? safe : `${stem}-${n}${ext}`);
     try {
-      await Deno.writeFile(join(inbox, name), bytes, {
-        createNew: true,
-        mode: 0o600,
-      });
-      return `inbox/${name}`;
+      await Deno.writeFile(path, bytes, { createNew: true, mode: 0o600 });
+      return path;
     } catch (error) {
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
     }

@@ -5,7 +5,7 @@ import type { Approvals } from "./approvals.ts";
 import type { Clock } from "./clock.ts";
 import type { TranscriptionConfig } from "./config.ts";
 import { truncate } from "./format.ts";
-import { saveToInbox } from "./inbox.ts";
+import { saveUpload } from "./inbox.ts";
 import type { InboundJournal, JournalEntry } from "./journal.ts";
 import type { ChatApi } from "./live_view.ts";
 import { KeyedLock } from "./lock.ts";
@@ -155,7 +155,7 @@ export class TurnIntake {
           ? undefined
           : sessionNameFrom(entry.topicName) ?? `topic-${entry.threadId}`,
       });
-      const prepared = await this.#prepare(entry, view.workDir);
+      const prepared = await this.#prepare(entry, view);
       const input = {
         ...prepared,
         text: withQuote(entry.replyTo, prepared.text),
@@ -272,8 +272,11 @@ export class TurnIntake {
     return reply;
   }
 
-  /** Turns a journal entry into Claude's input; files are downloaded into the inbox first. */
-  async #prepare(entry: JournalEntry, workDir: string): Promise<TurnInput> {
+  /** Turns a journal entry into Claude's input; files are saved in the session's upload folder first. */
+  async #prepare(
+    entry: JournalEntry,
+    session: { workDir: string; uploadDir?: string },
+  ): Promise<TurnInput> {
     const { input } = entry;
     const { files } = this.#options;
     const caption = input.kind === "text" || !input.caption
@@ -284,8 +287,8 @@ export class TurnIntake {
         return { text: input.text };
       case "photo": {
         const bytes = await files.download(input.fileId, input.size);
-        const path = await saveToInbox(
-          workDir,
+        const path = await saveUpload(
+          session,
           `photo-${input.fileUniqueId}.jpg`,
           bytes,
         );
@@ -298,7 +301,7 @@ export class TurnIntake {
       }
       case "document": {
         const bytes = await files.download(input.fileId, input.size);
-        const path = await saveToInbox(workDir, input.fileName, bytes);
+        const path = await saveUpload(session, input.fileName, bytes);
         return {
           text:
             `[The user sent a file, saved as ${path} (${bytes.length} bytes)]${caption}`,

@@ -1,8 +1,9 @@
-// Tests for inbox.ts: safe file names, and saving into a session's inbox/.
+// Tests for inbox.ts: safe file names, and saving into a session's inbox/
+// or its upload folder.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { sanitizeFileName, saveToInbox } from "../inbox.ts";
+import { sanitizeFileName, saveUpload } from "../inbox.ts";
 
 /** A temp session work dir; removed on dispose. */
 class TempWorkDir implements AsyncDisposable {
@@ -89,10 +90,10 @@ Deno.test("sanitizeFileName() keeps only a safe base name", async (t) => {
   });
 });
 
-Deno.test("saveToInbox() writes into <workDir>/inbox and returns the relative path", async () => {
+Deno.test("saveUpload() writes into <workDir>/inbox and returns the relative path", async () => {
   await using temp = await TempWorkDir.create();
   const bytes = new TextEncoder().encode("hello");
-  const path = await saveToInbox(temp.workDir, "notes.txt", bytes);
+  const path = await saveUpload({ workDir: temp.workDir }, "notes.txt", bytes);
   assert.equal(path, "inbox/notes.txt");
   assert.deepEqual(await Deno.readFile(join(temp.workDir, path)), bytes);
   const { mode } = await Deno.stat(join(temp.workDir, path));
@@ -101,7 +102,7 @@ Deno.test("saveToInbox() writes into <workDir>/inbox and returns the relative pa
   assert.equal(inbox.mode! & 0o777, 0o700);
 });
 
-Deno.test("saveToInbox() never writes outside the inbox", async () => {
+Deno.test("saveUpload() never writes outside the inbox", async () => {
   await using temp = await TempWorkDir.create();
   const names = [
     "../../escape.txt",
@@ -114,7 +115,9 @@ Deno.test("saveToInbox() never writes outside the inbox", async () => {
   ];
   const paths = [];
   for (const name of names) {
-    paths.push(await saveToInbox(temp.workDir, name, new Uint8Array([1])));
+    paths.push(
+      await saveUpload({ workDir: temp.workDir }, name, new Uint8Array([1])),
+    );
   }
   for (const path of paths) assert.match(path, /^inbox\/[^/]+$/);
   assert.deepEqual(await listTree(temp.root), [
@@ -125,10 +128,10 @@ Deno.test("saveToInbox() never writes outside the inbox", async () => {
   ]);
 });
 
-Deno.test("saveToInbox() adds -1, -2 … to names already taken", async () => {
+Deno.test("saveUpload() adds -1, -2 … to names already taken", async () => {
   await using temp = await TempWorkDir.create();
   const save = (name: string, text: string) =>
-    saveToInbox(temp.workDir, name, new TextEncoder().encode(text));
+    saveUpload({ workDir: temp.workDir }, name, new TextEncoder().encode(text));
   assert.equal(await save("a.txt", "first"), "inbox/a.txt");
   assert.equal(await save("a.txt", "second"), "inbox/a-1.txt");
   assert.equal(await save("../a.txt", "third"), "inbox/a-2.txt");
@@ -153,4 +156,33 @@ Deno.test("saveToInbox() adds -1, -2 … to names already taken", async () => {
     paths.map((path) => Deno.readTextFile(join(temp.workDir, path))),
   );
   assert.deepEqual(texts.sort(), ["0", "1", "2", "3", "4"]);
+});
+
+Deno.test("saveUpload() with an upload dir outside workDir writes there and returns the absolute path", async () => {
+  await using temp = await TempWorkDir.create();
+  const repo = join(temp.root, "repo");
+  const uploadDir = join(temp.root, "uploads", "1001", "api");
+  await Deno.mkdir(repo);
+  const bytes = new TextEncoder().encode("shot");
+
+  const first = await saveUpload({ workDir: repo, uploadDir }, "a.png", bytes);
+  const second = await saveUpload({ workDir: repo, uploadDir }, "a.png", bytes);
+
+  assert.equal(first, join(uploadDir, "a.png"));
+  assert.equal(second, join(uploadDir, "a-1.png"));
+  assert.deepEqual(await Deno.readFile(first), bytes);
+  assert.deepEqual(await listTree(repo), [], "nothing lands in the repo");
+  const { mode } = await Deno.stat(uploadDir);
+  assert.equal(mode! & 0o777, 0o700);
+});
+
+Deno.test("saveUpload() with an upload dir inside workDir returns the relative path", async () => {
+  await using temp = await TempWorkDir.create();
+  const uploadDir = join(temp.workDir, "uploads");
+  const path = await saveUpload(
+    { workDir: temp.workDir, uploadDir },
+    "b.txt",
+    new Uint8Array([1]),
+  );
+  assert.equal(path, "uploads/b.txt");
 });
