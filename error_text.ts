@@ -1,13 +1,26 @@
 // The one mapping from errors to chat text, and errors as log lines: known
 // errors get a short, plain reply; others a generic one, details in the log.
 import { AtomicWriteError } from "./atomic_file.ts";
-import { humanDuration, truncate, usd } from "./format.ts";
+import {
+  FileTooLargeError as ExportTooLargeError,
+  PathNotFoundError,
+  PathOutsideWorkspaceError,
+} from "./file_export.ts";
+import { byteSize, humanDuration, truncate, usd } from "./format.ts";
 import type { Clock } from "./clock.ts";
+import {
+  BadBranchNameError,
+  GitCommandError,
+  NotAGitRepositoryError,
+  RepositoryBusyError,
+} from "./git.ts";
+import { WorktreePathTakenError } from "./git_worktrees.ts";
 import { FileDownloadError, FileTooLargeError } from "./intake.ts";
 import { PersonasFileError } from "./personas.ts";
 import { escapeHtml } from "./render.ts";
 import {
   BudgetExceededError,
+  SessionBusyError,
   SessionExistsError,
   SessionNameError,
   ShuttingDownError,
@@ -69,6 +82,8 @@ export function errorText(error: unknown, options: ErrorTextOptions): string {
     log(error.message);
     return "⚠️ personas.json in the data directory is invalid; see the log.";
   }
+  const projectText = projectErrorText(error, log);
+  if (projectText !== undefined) return projectText;
   if (error instanceof FileDownloadError) {
     log(error.message);
     return "⚠️ Telegram did not deliver the file; please try again.";
@@ -108,4 +123,57 @@ function transcriptionProblem(error: TranscriptionError): string {
     case "bad_response":
       return "the transcription service answered without a transcript";
   }
+}
+
+/** The errors of projects, worktrees, /get and /handoff; undefined for others. */
+function projectErrorText(
+  error: unknown,
+  log: (message: string) => void,
+): string | undefined {
+  if (error instanceof SessionBusyError) {
+    return `Claude is working on a turn in <b>${error.sessionName}</b>: wait for its answer (or /stop it), then try again.`;
+  }
+  if (error instanceof BadBranchNameError) {
+    return `"${
+      escapeHtml(truncate(error.branch, 60))
+    }" is not a valid branch name (git check-ref-format refuses it). Nothing was changed.`;
+  }
+  if (error instanceof RepositoryBusyError) {
+    return `That repository is in the middle of a ${error.operation}: finish or abort it first (git ${error.operation} --continue or --abort), then try again. Nothing was changed.`;
+  }
+  if (error instanceof WorktreePathTakenError) {
+    // Named from DATA_DIR on: the rest of the host path stays out of the chat.
+    const tail = error.path.split("/worktrees/").at(-1) ?? "";
+    return `The worktree folder for that branch, worktrees/${
+      escapeHtml(truncate(tail, 100))
+    } in the data directory, is taken by something that is not this branch's worktree. Move it away or choose another branch. Nothing was changed.`;
+  }
+  if (error instanceof NotAGitRepositoryError) {
+    log(error.message);
+    return "That folder is not a git repository (any more?), so this cannot work there. Nothing was changed.";
+  }
+  if (error instanceof GitCommandError) {
+    log(error.message);
+    return `⚠️ git ${
+      escapeHtml(error.args[0] ?? "")
+    } failed; the details are in the bot's log. Nothing was changed.`;
+  }
+  if (error instanceof PathOutsideWorkspaceError) {
+    return `"${
+      escapeHtml(truncate(error.path, 60))
+    }" leads outside the session's folder; /get sends only what is inside it.`;
+  }
+  if (error instanceof PathNotFoundError) {
+    return `There is no file or folder "${
+      escapeHtml(truncate(error.path, 60))
+    }" in the session's folder.`;
+  }
+  if (error instanceof ExportTooLargeError) {
+    return `"${escapeHtml(truncate(error.path, 60))}" is too large to send: ${
+      error.isFolder ? "the folder comes to" : "it is"
+    } ${byteSize(error.sizeBytes)}, and Telegram takes at most ${
+      byteSize(error.limitBytes)
+    } from a bot.`;
+  }
+  return undefined;
 }

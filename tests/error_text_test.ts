@@ -4,10 +4,23 @@ import assert from "node:assert/strict";
 import { GrammyError, HttpError } from "grammy";
 import { AtomicWriteError } from "../atomic_file.ts";
 import { errorText } from "../error_text.ts";
+import {
+  FileTooLargeError as ExportTooLargeError,
+  PathNotFoundError,
+  PathOutsideWorkspaceError,
+} from "../file_export.ts";
+import {
+  BadBranchNameError,
+  GitCommandError,
+  NotAGitRepositoryError,
+  RepositoryBusyError,
+} from "../git.ts";
+import { WorktreePathTakenError } from "../git_worktrees.ts";
 import { FileDownloadError, FileTooLargeError } from "../intake.ts";
 import { PersonasFileError } from "../personas.ts";
 import {
   BudgetExceededError,
+  SessionBusyError,
   SessionExistsError,
   SessionNameError,
   ShuttingDownError,
@@ -86,6 +99,75 @@ Deno.test("errorText() answers each user error with a short reply and logs nothi
       const { text, logs } = reply(error);
       assert.equal(text, expected);
       assert.deepEqual(logs, []);
+    });
+  }
+});
+
+Deno.test("errorText() answers the project errors plainly, without host paths", async (t) => {
+  const repo = "/home/me/code/api";
+  const cases: [Error, RegExp, boolean][] = [
+    [
+      new SessionBusyError("api"),
+      /^Claude is working on a turn in <b>api<\/b>: wait for its answer \(or \/stop it\)/,
+      false,
+    ],
+    [
+      new BadBranchNameError("a..<b>"),
+      /^"a\.\.&lt;b&gt;" is not a valid branch name \(git check-ref-format refuses it\)\. Nothing was changed\.$/,
+      false,
+    ],
+    [
+      new RepositoryBusyError(repo, "rebase"),
+      /^That repository is in the middle of a rebase: finish or abort it first \(git rebase --continue or --abort\)/,
+      false,
+    ],
+    [
+      new WorktreePathTakenError("/srv/bot/data/worktrees/api/feat/x"),
+      /^The worktree folder for that branch, worktrees\/api\/feat\/x in the data directory, is taken/,
+      false,
+    ],
+    [
+      new NotAGitRepositoryError(repo),
+      /^That folder is not a git repository \(any more\?\)/,
+      true,
+    ],
+    [
+      new GitCommandError({
+        args: ["worktree", "add", "/srv/x"],
+        cwd: repo,
+        exitCode: 128,
+        stderr: `fatal: ${repo} is locked`,
+      }),
+      /^⚠️ git worktree failed; the details are in the bot's log\. Nothing was changed\.$/,
+      true,
+    ],
+    [
+      new PathOutsideWorkspaceError("../../etc/passwd"),
+      /^"\.\.\/\.\.\/etc\/passwd" leads outside the session's folder; \/get sends only what is inside it\.$/,
+      false,
+    ],
+    [
+      new PathNotFoundError("nope.txt"),
+      /^There is no file or folder "nope\.txt" in the session's folder\.$/,
+      false,
+    ],
+    [
+      new ExportTooLargeError({
+        path: "build",
+        sizeBytes: 73_400_000,
+        limitBytes: 50_000_000,
+        isFolder: true,
+      }),
+      /^"build" is too large to send: the folder comes to 73\.4 MB, and Telegram takes at most 50\.0 MB from a bot\.$/,
+      false,
+    ],
+  ];
+  for (const [error, expected, isLogged] of cases) {
+    await t.step(error.name, () => {
+      const { text, logs } = reply(error);
+      assert.match(text, expected);
+      assert.ok(!text.includes(repo) && !text.includes("/srv/"), text);
+      assert.equal(logs.length, isLogged ? 1 : 0);
     });
   }
 });
