@@ -32,8 +32,8 @@ export interface FakeMessage {
   /** Successful edits of text or markup. */
   edits: number;
   deleted: boolean;
-  /** The file of a sendDocument, its bytes decoded as UTF-8. */
-  document?: { file_name: string; content: string };
+  /** The file of a sendDocument: its bytes, and decoded as UTF-8. */
+  document?: { file_name: string; content: string; bytes: Uint8Array };
 }
 
 /** One Bot API call the bot made. */
@@ -844,6 +844,7 @@ export class FakeBotApi implements AsyncDisposable {
       document: {
         file_name: fileName,
         content: new TextDecoder().decode(file.bytes),
+        bytes: file.bytes.slice(),
       },
     }, document);
     return this.#toTelegramMessage(stored);
