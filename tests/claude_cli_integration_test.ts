@@ -1,6 +1,7 @@
 // Integration tests for subprocess.ts with the real Claude Code CLI (the
 // pinned npm package in tools/claude-code), run offline against the fake
-// Anthropic API: turns, history, interrupt, resume and tool approvals.
+// Anthropic API: turns, history, interrupt, resume and tool approvals; and
+// the whole bot continuing a terminal's conversation with /resume.
 
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
@@ -13,7 +14,11 @@ import {
   type ClaudeSettings,
 } from "../subprocess.ts";
 import type { ClaudeEvent } from "../stream_json.ts";
+import { listClaudeSessions } from "../claude_history.ts";
+import { BotHarness, OWNER_ID } from "./fakes/bot_harness.ts";
+import { GitSandbox } from "./fakes/git_repo.ts";
 import { processes } from "./fakes/spare_process.ts";
+import { pollUntil } from "./fakes/wait.ts";
 import {
   FakeAnthropicApi,
   type FakeAnthropicApiOptions,
@@ -466,5 +471,89 @@ integrationTest(
       denyMessage,
     ]);
     assert.equal(deltaText, `Tool result seen: ${denyMessage}`);
+  },
+);
+
+integrationTest(
+  "/resume in the bot continues a conversation begun by `claude -p` in a project dir, and the API sees the earlier turns",
+  async () => {
+    await using git = await GitSandbox.create();
+    const repo = await git.repo("code/api");
+    await using api = FakeAnthropicApi.start();
+    const configDir = join(git.root, "claude-config");
+    const home = await git.dir("claude-home");
+    const cliEnv = {
+      HOME: home,
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      CLAUDE_CONFIG_DIR: configDir,
+      ANTHROPIC_BASE_URL: api.url,
+      ANTHROPIC_API_KEY: "sk-dummy",
+      DISABLE_TELEMETRY: "1",
+      DISABLE_ERROR_REPORTING: "1",
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+    };
+
+    // In a terminal, outside the bot.
+    const terminal = await new Deno.Command(CLAUDE_BIN, {
+      args: ["-p", "remember the word apricot", "--output-format", "json"],
+      cwd: repo.path,
+      clearEnv: true,
+      env: cliEnv,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(WAIT_TIMEOUT_MS),
+    }).output();
+    assert.equal(terminal.code, 0, new TextDecoder().decode(terminal.stderr));
+    const id: string =
+      JSON.parse(new TextDecoder().decode(terminal.stdout)).session_id;
+    // The session file may land just after the exit (claude-cli.md §6).
+    await pollUntil(
+      async () =>
+        (await listClaudeSessions(configDir, repo.path)).some((s) =>
+          s.id === id
+        ),
+      { description: "the terminal's session file", timeoutMs: 5_000 },
+    );
+
+    await using bot = await BotHarness.start({
+      env: {
+        CLAUDE_BIN,
+        PROJECTS_DIRS: join(git.root, "code"),
+        CLAUDE_CONFIG_DIR: configDir,
+      },
+      claudeEnv: cliEnv,
+    });
+    await bot.ask("/open api", /Opened api/);
+    const list = await bot.ask("/resume", /remember the word apricot/);
+    const markup = list.reply_markup as {
+      inline_keyboard: { callback_data: string }[][];
+    };
+    assert.deepEqual(
+      markup.inline_keyboard.flat().map((b) => b.callback_data),
+      [`resume:${id}`],
+    );
+    const before = bot.api.messages().length;
+    bot.api.pressButton(list.message_id, `resume:${id}`);
+    await bot.waitForMessage(/continues conversation/, { after: before });
+
+    await bot.ask(
+      "which word did I ask you to remember?",
+      /Hello from fake API: which word did I ask you to remember\?/,
+      undefined,
+      WAIT_TIMEOUT_MS,
+    );
+    const resumedRequest = api.requests.at(-1);
+    assert.deepEqual(userPrompts(resumedRequest), [
+      "remember the word apricot",
+      "which word did I ask you to remember?",
+    ]);
+    assert.deepEqual(messageTexts(resumedRequest, "assistant"), [
+      "Hello from fake API: remember the word apricot",
+    ]);
+    assert.equal(
+      bot.app.sessions.active(String(OWNER_ID))?.claudeSessionId,
+      id,
+    );
   },
 );
