@@ -10,7 +10,7 @@ import {
   type ChatApi,
   DraftsUnsupportedError,
   FormattingRejectedError,
-} from "./live_view.ts";
+} from "./chat_port.ts";
 
 const NOT_FOUND = 404;
 
@@ -95,16 +95,19 @@ export function chatApi(
         if (!isNotModified(error)) throw asFormattingError(error);
       }
     },
-    async sendDraft(draftId, text, { html }) {
+    async sendDraft(draftId, text, { html, signal }) {
       // Replies that started streaming before the 404 learn it here.
       if (!drafts.isSupported) {
         throw new DraftsUnsupportedError("Cannot send a draft: unsupported");
       }
       try {
+        // The signal also ends a 429 wait inside the retry transformer.
+        // grammY types it with the abort-controller polyfill; at run time it
+        // passes the web AbortSignal on as it is.
         await api.sendMessageDraft(chatId, draftId, text, {
           ...thread,
           ...parseMode(html),
-        });
+        }, signal as Parameters<Api["sendMessageDraft"]>[4]);
       } catch (error) {
         // 404 is how Telegram answers a method it does not know.
         if (!(error instanceof GrammyError && error.error_code === NOT_FOUND)) {
@@ -126,7 +129,12 @@ export function chatApi(
     async sendDocument(fileName, content, caption) {
       await api.sendDocument(
         chatId,
-        new InputFile(new TextEncoder().encode(content), fileName),
+        new InputFile(
+          typeof content === "string"
+            ? new TextEncoder().encode(content)
+            : content,
+          fileName,
+        ),
         { ...thread, caption },
       );
     },

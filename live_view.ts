@@ -1,115 +1,99 @@
 // The messages of one turn that change while it runs, paced by the chat's
-// outbox: a live preview (a draft, or a message edited in place) and the
-// verbose tool log, which continues in a new message when one is full.
-import type { Answer } from "./answer.ts";
-import type { Clock } from "./clock.ts";
-import type { Outbox } from "./outbox.ts";
-import { htmlToPlainText } from "./render.ts";
+// outbox: the streaming answer (a draft, or a message edited in place) whose
+// full parts become messages of their own, normal mode's status line, and
+// verbose mode's tool log, which continues in a new message when one is full.
+import { AnswerStream } from "./answer.ts";
+import {
+  DraftsUnsupportedError,
+  FormattingRejectedError,
+  TurnCalls,
+  type TurnCallsOptions,
+} from "./chat_port.ts";
+import { Draft } from "./draft.ts";
+import { renderMarkdown } from "./render.ts";
 import { splitHtml } from "./split.ts";
 
-/** Telegram refused the message's HTML; the text is resent as plain text. */
-export class FormattingRejectedError extends Error {
-  override name = "FormattingRejectedError";
-}
+// TODO(#10): importers take these from chat_port.ts; kept here until they do.
+export {
+  type ChatApi,
+  DraftsUnsupportedError,
+  FormattingRejectedError,
+  type InlineButton,
+} from "./chat_port.ts";
 
-/** The server has no sendMessageDraft (Bot API before 9.3). */
-export class DraftsUnsupportedError extends Error {
-  override name = "DraftsUnsupportedError";
-}
+/** What a view shows and where: the chat's calls. */
+export type LiveViewOptions = TurnCallsOptions;
 
-/** The few Bot API calls a reply makes, bound to one chat (and topic). */
-export interface ChatApi {
-  /** Whether drafts may be tried: a private chat, on a server not known to lack them. */
-  readonly canDraft: boolean;
-  /** Sends a message; returns its id. @throws {FormattingRejectedError} */
-  sendText(text: string, options: { html: boolean }): Promise<number>;
-  /** Edits a message; "not modified" is success. @throws {FormattingRejectedError} */
-  editText(
-    messageId: number,
-    text: string,
-    options: { html: boolean },
-  ): Promise<void>;
-  /**
-   * Shows `text` as the chat's draft (sendMessageDraft): a preview that
-   * vanishes once the bot sends a message, or after 30 s without an update.
-   * @throws {DraftsUnsupportedError} {FormattingRejectedError}
-   */
-  sendDraft(
-    draftId: number,
-    text: string,
-    options: { html: boolean },
-  ): Promise<void>;
-  deleteMessage(messageId: number): Promise<void>;
-  sendTyping(): Promise<void>;
-  sendDocument(
-    fileName: string,
-    content: string,
-    caption: string,
-  ): Promise<void>;
-}
-
-/** What a view shows and where. */
-export interface LiveViewOptions {
-  api: ChatApi;
-  outbox: Outbox;
-  /** The outbox queue (one per chat). */
-  chatKey: string;
-  clock: Clock;
-  /** The preview's inputs, unrendered and cheap: when it is unchanged, nothing is sent. "" for no preview. */
-  previewSource: () => string;
-  /** The preview as HTML of at most about `maxLength` characters. */
-  previewHtml: (maxLength: number) => string;
-  log?: (message: string) => void;
-}
-
-/** Drafts vanish after 30 s without an update; a long tool run must not lose its status. */
-const DRAFT_REFRESH_MS = 20_000;
+/** A preview's HTML, with room for the status line under it. */
 const PREVIEW_LIMIT = 3_500;
 /** A log message's lines; the preview below them gets the rest. */
 const LOG_PAGE_LIMIT = 3_000;
 const LOG_TAIL_LIMIT = 1_000;
 
-/** One message the view keeps editing: log lines, and the preview when it is the last. */
+/** One message the view keeps editing: log lines, and the preview while it is the last. */
 interface Page {
   readonly index: number;
   lines: string[];
+  /** A part of the answer it shows for good, instead of the preview. */
+  fixedHtml?: string;
+  /** Takes no more lines and no preview: something was sent below it. */
+  isSealed: boolean;
   /** Its message id once sent; undefined if sending failed. */
   id?: Promise<number | undefined>;
-  /** Queued to be sent: the send will read the newest lines, so no edit is needed yet. */
+  /** Queued to be sent: the send will read the newest state, so no edit is needed yet. */
   isUnsent: boolean;
   shownHtml?: string;
 }
 
-/** The changing part of one turn's messages. */
+/**
+ * The changing part of one turn's messages. Its owner pushes the state in
+ * (the answer so far, the status, log lines) and the view shows it at the
+ * chat's pace, never calling back. When the answer outgrows the preview,
+ * its full part is sent as a message of its own and the preview goes on
+ * with the rest, so a long answer streams to its end.
+ */
 export class LiveView {
-  #options: LiveViewOptions;
+  #calls: TurnCalls;
   #pages: Page[] = [];
-  #isUsingDrafts: boolean;
-  readonly #draftId = 1 + Math.floor(Math.random() * 0x7ffffffe);
-  #shownDraftHtml = "";
-  #lastDraftAtMs = -Infinity;
-  /** The state each coalesced update (draft, page edit) was last queued for. */
-  #requested = new Map<string, string>();
+  #answer = new AnswerStream();
+  /** Where the draft's text starts: the end of the parts delivered. */
+  #draftFromChars = 0;
+  /** Undefined when the chat edits a message instead. */
+  #draft?: Draft;
   #isFinished = false;
-  #lastVisibleCallMs = -Infinity;
-  readonly #id = crypto.randomUUID();
 
   constructor(options: LiveViewOptions) {
-    this.#options = options;
-    this.#isUsingDrafts = options.api.canDraft;
+    this.#calls = new TurnCalls(options);
+    const { api, clock } = options;
+    if (api.canDraft) {
+      this.#draft = new Draft({
+        sendDraft: (id, text, how) => api.sendDraft(id, text, how),
+        clock,
+      });
+    }
   }
 
-  /** Shows the current preview: as a draft, or in the last message. */
-  refresh(): void {
-    if (this.#isFinished) return;
-    const source = this.#options.previewSource();
-    if (this.#isUsingDrafts) {
-      this.#request("draft", source, () => this.#showDraft());
-      return;
-    }
-    const page = this.#pages.at(-1);
-    if (page) this.#showPage(page);
-    else if (source) this.#showPage(this.#newPage());
+  /** When this view last sent, edited or drafted something (clock ms). */
+  get lastVisibleCallMs(): number {
+    return this.#calls.lastCallMs;
+  }
+
+  /**
+   * The answer so far, in Markdown (it only grows until {@linkcode logText}),
+   * and normal mode's status line under it ("" for none).
+   */
+  show(preview: { markdown: string; status: string }): void {
+    this.#answer.setText(preview.markdown);
+    this.#answer.setStatus(preview.status);
+    this.#refresh();
+  }
+
+  /** Verbose mode: the text not sent yet joins the log, and the next text starts afresh. */
+  logText(): void {
+    const rest = this.#answer.restart();
+    this.#draftFromChars = 0;
+    if (rest.trim()) this.addLine(renderMarkdown(rest));
+    else this.#refresh();
   }
 
   /**
@@ -119,12 +103,16 @@ export class LiveView {
   addLine(html: string, reserveChars = 0): void {
     for (const piece of splitHtml(html, { maxLength: LOG_PAGE_LIMIT })) {
       const last = this.#pages.at(-1);
-      const isFull = last !== undefined && last.lines.length > 0 &&
-        last.lines.join("\n").length + piece.length + reserveChars >=
+      const open = last && !last.isSealed ? last : undefined;
+      const isFull = open !== undefined && open.lines.length > 0 &&
+        open.lines.join("\n").length + piece.length + reserveChars >=
           LOG_PAGE_LIMIT;
-      const page = !last || isFull ? this.#newPage() : last;
-      // The full page's last edit drops the preview, now on the new page.
-      if (isFull) this.#showPage(last);
+      if (open && isFull) {
+        // Its last edit drops the preview, which moves to the new page.
+        open.isSealed = true;
+        this.#showPage(open);
+      }
+      const page = open && !isFull ? open : this.#newPage();
       page.lines.push(piece);
       this.#showPage(page);
     }
@@ -132,52 +120,62 @@ export class LiveView {
 
   /** Sends a draft again before Telegram lets it expire; call every few seconds. */
   keepDraftAlive(): void {
-    const nowMs = this.#options.clock.now();
-    if (
-      !this.#isUsingDrafts || !this.#shownDraftHtml ||
-      nowMs - this.#lastDraftAtMs < DRAFT_REFRESH_MS
-    ) return;
+    if (!this.#draft?.isExpiring()) return;
     this.#forgetDraft();
-    this.refresh();
+    this.#refresh();
   }
 
   /** Sends a message after everything queued before it; a failure is logged. */
   async post(html: string): Promise<void> {
-    await this.#enqueue(async () => {
-      await this.#send(html);
+    await this.#calls.enqueue(async () => {
+      await this.#calls.send(html);
       this.#redraftAfterSend();
     });
   }
 
   /**
-   * Ends the preview and delivers the answer below the log; a message that
-   * only ever held the preview becomes the answer's first message.
+   * Ends the preview and delivers the rest of the answer below the log; a
+   * message that only ever held the preview becomes its first message. A
+   * queued draft is dropped and a queued preview edit overtaken, not sent
+   * first.
    */
-  async finish({ messages, attachment }: Answer): Promise<void> {
+  async finish(markdown: string, footerHtml: string): Promise<void> {
+    this.#draft?.stop();
+    this.#calls.cancel("draft");
     // A page still being sent must show up before it can turn into the answer.
     await Promise.all(this.#pages.map((page) => page.id));
     this.#isFinished = true;
-    const rest = [...messages];
+    const answer = this.#answer.final(markdown, footerHtml);
+    if (!answer.isConsistent) {
+      this.#calls.log(
+        `Answer changed after ${this.#answer.sent.chars} characters were sent`,
+      );
+    }
+    const rest = [...answer.messages];
     const last = this.#pages.at(-1);
     const sent: Promise<unknown>[] = [];
     const messageId = await last?.id;
-    if (last && last.lines.length === 0 && messageId !== undefined) {
+    if (last && !last.isSealed && last.lines.length === 0 && messageId) {
       const first = rest.shift();
-      const { api } = this.#options;
-      sent.push(this.#enqueue(async () => {
-        if (first === undefined) await api.deleteMessage(messageId);
-        else if (first !== last.shownHtml) await this.#edit(messageId, first);
-      }, `page:${last.index}`));
-    } else if (last) this.#showPage(last);
-    for (const [index, html] of rest.entries()) {
-      // The first message takes the place of a queued draft, which it would
-      // clear anyway; every page was sent already, so the order holds.
-      const key = index === 0 ? "draft" : undefined;
-      sent.push(this.#enqueue(() => this.#send(html), key));
+      last.isSealed = true;
+      sent.push(this.#calls.enqueue(async () => {
+        if (first === undefined) {
+          await this.#calls.api.deleteMessage(messageId);
+        } else if (first !== last.shownHtml) {
+          await this.#calls.edit(messageId, first);
+        }
+      }, { replaceKey: `page:${last.index}` }));
+    } else if (last && !last.isSealed) {
+      last.isSealed = true;
+      this.#showPage(last);
     }
-    if (attachment !== undefined) {
-      sent.push(this.#enqueue(() =>
-        this.#options.api.sendDocument(
+    for (const html of rest) {
+      sent.push(this.#calls.enqueue(() => this.#calls.send(html)));
+    }
+    if (answer.attachment !== undefined) {
+      const { attachment } = answer;
+      sent.push(this.#calls.enqueue(() =>
+        this.#calls.api.sendDocument(
           "answer.md",
           attachment,
           "The full answer",
@@ -187,57 +185,98 @@ export class LiveView {
     await Promise.all(sent);
   }
 
-  #previewHtml(page?: Page): string {
-    if (this.#isFinished || !this.#options.previewSource()) return "";
-    const isBelowLog = page !== undefined && page.lines.length > 0;
-    return this.#options.previewHtml(
-      isBelowLog ? LOG_TAIL_LIMIT : PREVIEW_LIMIT,
-    );
+  #refresh(): void {
+    if (this.#isFinished) return;
+    if (this.#draft) {
+      const source = this.#answer.previewSource(this.#draftFromChars);
+      this.#calls.request("draft", source, "draft", () => this.#showDraft());
+      return;
+    }
+    const last = this.#pages.at(-1);
+    if (last && !last.isSealed) this.#showPage(last);
+    else if (this.#answer.previewSource(this.#answer.sent.chars)) {
+      this.#showPage(this.#newPage());
+    }
+  }
+
+  /**
+   * Sends the answer's next full part as a message of its own once the
+   * preview cannot hold it. A preview message with nothing but the answer
+   * becomes that part; any other page is sealed above it.
+   */
+  #stream(): void {
+    const part = this.#answer.takePart(PREVIEW_LIMIT);
+    if (!part) return;
+    const messages = [...part.messages];
+    const last = this.#pages.at(-1);
+    if (last && !last.isSealed) {
+      if (!this.#draft && last.lines.length === 0) {
+        last.fixedHtml = messages.shift();
+      }
+      last.isSealed = true;
+    }
+    for (const [index, html] of messages.entries()) {
+      const isLast = index === messages.length - 1;
+      this.#calls.enqueue(async () => {
+        await this.#calls.send(html);
+        if (isLast) this.#draftFromChars = part.endChars;
+        this.#redraftAfterSend();
+      });
+    }
+    this.#refresh();
   }
 
   #isLive(page: Page): boolean {
-    return !this.#isUsingDrafts && page === this.#pages.at(-1);
+    return !this.#draft && !page.isSealed && !this.#isFinished &&
+      page === this.#pages.at(-1);
   }
 
   #pageHtml(page: Page): string {
-    const preview = this.#isLive(page) ? this.#previewHtml(page) : "";
+    if (page.fixedHtml !== undefined) return page.fixedHtml;
+    const preview = this.#isLive(page)
+      ? this.#answer.previewHtml(
+        this.#answer.sent.chars,
+        page.lines.length > 0 ? LOG_TAIL_LIMIT : PREVIEW_LIMIT,
+      )
+      : "";
     return [page.lines.join("\n"), preview].filter(Boolean).join("\n\n");
   }
 
   #pageSource(page: Page): string {
-    const preview = this.#isLive(page) && !this.#isFinished
-      ? this.#options.previewSource()
+    const preview = this.#isLive(page)
+      ? this.#answer.previewSource(this.#answer.sent.chars)
       : "";
-    return `${page.lines.length}\0${preview}`;
-  }
-
-  /**
-   * Queues an update under `key` unless nothing changed since the last one was
-   * queued: that one reads the newest state when it runs. A no-op call would
-   * still take one of the chat's paced slots.
-   */
-  #request(key: string, source: string, call: () => Promise<void>): void {
-    if (this.#requested.get(key) === source) return;
-    this.#requested.set(key, source);
-    this.#enqueue(call, key);
+    return `${page.lines.length}\0${page.fixedHtml ?? ""}\0${preview}`;
   }
 
   #newPage(): Page {
-    const page = { index: this.#pages.length, lines: [], isUnsent: false };
+    const page: Page = {
+      index: this.#pages.length,
+      lines: [],
+      isSealed: false,
+      isUnsent: false,
+    };
     this.#pages.push(page);
     return page;
   }
 
-  /** Sends the page, or queues an edit; edits of one page coalesce, and each reads the page when it runs. */
+  /**
+   * Sends the page, or queues an edit; edits of one page coalesce, and each
+   * reads the page when it runs. The live page's edit first sends what of the
+   * answer the preview cannot hold.
+   */
   #showPage(page: Page): void {
     const key = `page:${page.index}`;
     if (!page.id) {
       page.isUnsent = true;
-      page.id = this.#enqueue(async () => {
+      page.id = this.#calls.enqueue(async () => {
         page.isUnsent = false;
-        this.#requested.set(key, this.#pageSource(page));
+        this.#calls.requested(key, {
+          source: this.#pageSource(page),
+          kind: this.#isLive(page) ? "preview" : "answer",
+        });
         const html = this.#pageHtml(page);
-        const id = await this.#send(html);
+        const id = await this.#calls.send(html);
         page.shownHtml = html;
         this.#redraftAfterSend();
         return id;
@@ -246,101 +285,61 @@ export class LiveView {
     }
     if (page.isUnsent) return;
     const id = page.id;
-    this.#request(key, this.#pageSource(page), async () => {
+    const kind = this.#isLive(page) ? "preview" : "answer";
+    this.#calls.request(key, this.#pageSource(page), kind, async () => {
       const messageId = await id;
+      if (messageId === undefined) return;
+      if (this.#isLive(page)) this.#grow(page);
       const html = this.#pageHtml(page);
-      if (messageId === undefined || !html || html === page.shownHtml) return;
-      await this.#edit(messageId, html);
+      if (!html || html === page.shownHtml) return;
+      await this.#calls.edit(messageId, html);
       page.shownHtml = html;
     });
   }
 
+  /** Below a log, an answer that outgrew its room moves to a page of its own; alone, it streams its full part out. */
+  #grow(page: Page): void {
+    const fromChars = this.#answer.sent.chars;
+    if (
+      page.lines.length > 0 && this.#answer.overflows(fromChars, LOG_TAIL_LIMIT)
+    ) {
+      page.isSealed = true;
+      this.#refresh();
+    } else this.#stream();
+  }
+
   async #showDraft(): Promise<void> {
-    const html = this.#previewHtml();
-    const isStale = this.#isFinished || !this.#isUsingDrafts;
-    if (isStale || html === this.#shownDraftHtml) return;
-    const { api } = this.#options;
+    const draft = this.#draft;
+    if (this.#isFinished || !draft) return;
+    this.#stream();
+    const html = this.#answer.previewHtml(this.#draftFromChars, PREVIEW_LIMIT);
+    if (draft.isShowing(html)) return;
     try {
       try {
-        await api.sendDraft(this.#draftId, html, { html: true });
+        await draft.show(html);
       } catch (error) {
         if (!(error instanceof FormattingRejectedError)) throw error;
-        await api.sendDraft(this.#draftId, htmlToPlainText(html), {
-          html: false,
-        });
+        await draft.show(html, { asPlainText: true });
       }
-      this.#shownDraftHtml = html;
-      this.#lastDraftAtMs = this.#options.clock.now();
     } catch (error) {
+      // Stopped on purpose: the answer is out. Only a server without drafts
+      // is worth knowing then (the next turns edit from the start).
+      if (draft.isStopped && !(error instanceof DraftsUnsupportedError)) return;
       // Edits of one message show the same preview, only less smoothly.
-      this.#options.log?.(
-        `Drafts failed in chat ${this.#options.chatKey}, editing instead: ${error}`,
-      );
-      this.#isUsingDrafts = false;
-      this.refresh();
+      this.#calls.log(`Drafts failed, editing instead: ${error}`);
+      this.#draft = undefined;
+      this.#refresh();
     }
   }
 
   /** Telegram clears the draft when the bot sends a message: show it again. */
   #redraftAfterSend(): void {
     this.#forgetDraft();
-    if (this.#isUsingDrafts) this.refresh();
+    this.#refresh();
   }
 
   #forgetDraft(): void {
-    this.#shownDraftHtml = "";
-    this.#requested.delete("draft");
-  }
-
-  /** Sends HTML, falling back to its plain text when Telegram refuses the formatting. */
-  async #send(html: string): Promise<number | undefined> {
-    try {
-      return await this.#options.api.sendText(html, { html: true });
-    } catch (error) {
-      if (!(error instanceof FormattingRejectedError)) throw error;
-      this.#options.log?.(
-        `Telegram refused formatting, sending plain text: ${error.message}`,
-      );
-      return await this.#options.api.sendText(htmlToPlainText(html), {
-        html: false,
-      });
-    }
-  }
-
-  async #edit(messageId: number, html: string): Promise<void> {
-    try {
-      await this.#options.api.editText(messageId, html, { html: true });
-    } catch (error) {
-      if (!(error instanceof FormattingRejectedError)) throw error;
-      await this.#options.api.editText(messageId, htmlToPlainText(html), {
-        html: false,
-      });
-    }
-  }
-
-  /** When this view last sent, edited or drafted something (clock ms). */
-  get lastVisibleCallMs(): number {
-    return this.#lastVisibleCallMs;
-  }
-
-  /** Queues a call on the chat's outbox; a failure is logged, never thrown, so the turn goes on. */
-  #enqueue<T>(
-    call: () => Promise<T>,
-    replaceKey?: string,
-  ): Promise<T | undefined> {
-    const key = replaceKey && `${replaceKey}:${this.#id}`;
-    return this.#options.outbox.enqueue(
-      this.#options.chatKey,
-      () => {
-        this.#lastVisibleCallMs = this.#options.clock.now();
-        return call();
-      },
-      key ? { replaceKey: key } : undefined,
-    ).catch((error) => {
-      this.#options.log?.(
-        `Sending to chat ${this.#options.chatKey} failed: ${error}`,
-      );
-      return undefined;
-    });
+    this.#draft?.forget();
+    this.#calls.requested("draft");
   }
 }

@@ -181,6 +181,13 @@ export class Outbox {
     return this.#pending;
   }
 
+  /** Number of calls running now (all chats); the rest of `pending` waits for its turn. */
+  get running(): number {
+    let running = 0;
+    for (const lane of this.#lanes.values()) if (lane.isRunning) running++;
+    return running;
+  }
+
   /** Resolves once nothing is queued or running. */
   idle(): Promise<void> {
     if (this.#pending === 0) return Promise.resolve();

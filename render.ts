@@ -46,6 +46,35 @@ export function renderMarkdown(markdown: string): string {
   return html.replace(/\n{3,}/g, "\n\n").trimEnd();
 }
 
+/** One top-level block of Markdown: its source, and its HTML ("" for blank lines and link definitions). */
+export interface MarkdownBlock {
+  readonly raw: string;
+  readonly html: string;
+}
+
+/**
+ * Claude's Markdown as its top-level blocks, in order; their `raw` parts
+ * make up the input exactly. Rendering blocks one by one and joining them
+ * with a blank line is what renderMarkdown does, so a text cut between two
+ * blocks renders as its two halves do. Never throws: input the lexer cannot
+ * cut exactly is one block.
+ */
+export function markdownBlocks(markdown: string): MarkdownBlock[] {
+  try {
+    const tokens = new Lexer({ gfm: true }).lex(markdown);
+    if (tokens.map((token) => token.raw).join("") === markdown) {
+      return tokens.map((token) => ({
+        raw: token.raw,
+        html: renderBlock(token, TOP_LEVEL).replace(/\n{3,}/g, "\n\n")
+          .trimEnd(),
+      }));
+    }
+  } catch {
+    // As in renderMarkdown: too deep for marked; one block is still right.
+  }
+  return [{ raw: markdown, html: renderMarkdown(markdown) }];
+}
+
 /** The plain text Telegram would display for Telegram HTML: tags dropped, entities decoded. Used to resend as plain text when Telegram refuses formatting. */
 export function htmlToPlainText(html: string): string {
   return html

@@ -1,25 +1,20 @@
 // Streams one turn into the chat in the session's output mode: the typing
 // indicator, a live preview with normal mode's status line, verbose mode's
-// tool log, then the final answer.
-import { answerMessages, footerHtml } from "./answer.ts";
-import { humanDuration } from "./format.ts";
+// tool log, then the final answer. It turns the turn's updates into what the
+// view shows and pushes that down; the view never calls back.
+import { footerHtml } from "./answer.ts";
+import type { ChatApi } from "./chat_port.ts";
 import type { Clock } from "./clock.ts";
-import { type ChatApi, LiveView } from "./live_view.ts";
+import { humanDuration } from "./format.ts";
+import { LiveView } from "./live_view.ts";
 import type { Outbox } from "./outbox.ts";
-import { escapeHtml, renderMarkdown } from "./render.ts";
-import { splitHtml } from "./split.ts";
+import { escapeHtml } from "./render.ts";
 import type { ClaudeEvent } from "./stream_json.ts";
 import { toolLineHtml, toolResultHtml, toolStatus } from "./tool_lines.ts";
-import type { OutputMode, TurnOutcome, TurnSink, TurnUpdate } from "./turn.ts";
+import type { OutputMode, TurnOutcome, TurnUpdate } from "./turn.ts";
 
 /** Telegram's typing indicator lapses after ~5 s. */
 const TYPING_REFRESH_MS = 4_000;
-/**
- * Markdown past this cannot show in a preview (at most 3,500 characters of
- * HTML); cutting it keeps refreshes cheap and a long answer from queueing
- * updates that change nothing.
- */
-const PREVIEW_MARKDOWN_CHARS = 8_000;
 /** Room kept after a tool line so its result excerpt lands in the same message. */
 const RESULT_EXCERPT_RESERVE = 600;
 
@@ -27,7 +22,7 @@ const RESULT_EXCERPT_RESERVE = 600;
 export interface ReplyOptions {
   api: ChatApi;
   outbox: Outbox;
-  /** The outbox queue (one per chat). */
+  /** The chat's outbox key: "chatId", or "chatId:threadId" in a topic. */
   chatKey: string;
   clock: Clock;
   mode: OutputMode;
@@ -35,7 +30,7 @@ export interface ReplyOptions {
 }
 
 /**
- * One turn's messages in the chat; a TurnSink fed by the session manager.
+ * One turn's messages in the chat, fed the turn's updates by the intake.
  *
  * - verbose: a log of Claude's text and tool calls (each with an excerpt of
  *   its result), the answer streaming below it, then the answer as its own
@@ -44,7 +39,7 @@ export interface ReplyOptions {
  *   run; it becomes the answer.
  * - quiet: nothing but typing until the answer.
  */
-export class TelegramReply implements TurnSink {
+export class TelegramReply {
   #options: ReplyOptions;
   #view: LiveView;
   /** Completed text blocks of the turn, in order. */
@@ -59,11 +54,7 @@ export class TelegramReply implements TurnSink {
 
   constructor(options: ReplyOptions) {
     this.#options = options;
-    this.#view = new LiveView({
-      ...options,
-      previewSource: () => this.#previewSource(),
-      previewHtml: (maxLength) => this.#previewHtml(maxLength),
-    });
+    this.#view = new LiveView(options);
     this.#typing();
   }
 
@@ -118,7 +109,7 @@ export class TelegramReply implements TurnSink {
         break;
       case "normal":
         this.#status = text;
-        this.#view.refresh();
+        this.#showPreview();
         break;
       case "quiet":
         if (isUrgent) this.#view.post(escapeHtml(text));
@@ -142,13 +133,11 @@ export class TelegramReply implements TurnSink {
         this.#toolCount++;
         if (this.#partial) this.#texts.push(this.#partial);
         this.#partial = "";
-        // Text before a tool call is narration: verbose mode logs it.
-        const narration = this.#texts.slice(this.#segmentStart).join("\n\n");
         this.#segmentStart = this.#texts.length;
-        if (isVerbose && narration) {
-          this.#view.addLine(renderMarkdown(narration));
-        }
         if (isVerbose) {
+          // Text before a tool call is narration: verbose mode logs what of
+          // it was not sent as an answer part already.
+          this.#view.logText();
           this.#view.addLine(toolLineHtml(event), RESULT_EXCERPT_RESERVE);
         }
         this.#status = `⚙️ ${toolStatus(event)}${
@@ -164,7 +153,7 @@ export class TelegramReply implements TurnSink {
       default:
         return;
     }
-    this.#view.refresh();
+    this.#showPreview();
   }
 
   /** The text this mode shows: verbose mode logged what came before the last tool call, quiet mode skips it. */
@@ -175,29 +164,13 @@ export class TelegramReply implements TurnSink {
     return [...texts, this.#partial].filter(Boolean).join("\n\n");
   }
 
-  #preview(): { text: string; isCut: boolean; status: string } {
-    const text = this.#answerText();
-    return {
-      text: text.slice(0, PREVIEW_MARKDOWN_CHARS),
-      isCut: text.length > PREVIEW_MARKDOWN_CHARS,
+  /** Pushes the answer so far and the status down to the view; quiet mode shows neither. */
+  #showPreview(): void {
+    if (this.#options.mode === "quiet") return;
+    this.#view.show({
+      markdown: this.#answerText(),
       status: this.#options.mode === "normal" ? this.#status : "",
-    };
-  }
-
-  #previewSource(): string {
-    if (this.#options.mode === "quiet") return "";
-    const { text, isCut, status } = this.#preview();
-    return text || status ? `${text}\0${isCut}\0${status}` : "";
-  }
-
-  #previewHtml(maxLength: number): string {
-    const { text, isCut, status } = this.#preview();
-    const body = text ? splitHtml(renderMarkdown(text), { maxLength }) : [];
-    const more = body.length > 1 || isCut ? "\n…" : "";
-    return [
-      body.length ? body[0] + more : "",
-      status && `<i>${escapeHtml(status)}</i>`,
-    ].filter(Boolean).join("\n\n");
+    });
   }
 
   async #finish(outcome: TurnOutcome): Promise<void> {
@@ -207,7 +180,7 @@ export class TelegramReply implements TurnSink {
       mode: this.#options.mode,
       hasText: text !== "",
     });
-    await this.#view.finish(answerMessages(text, footer));
+    await this.#view.finish(text, footer);
   }
 
   /** Refreshes the typing indicator, and a draft that would expire, until the turn ends. */
@@ -221,13 +194,13 @@ export class TelegramReply implements TurnSink {
       const sinceVisibleMs = this.#options.clock.now() -
         this.#view.lastVisibleCallMs;
       if (sinceVisibleMs >= TYPING_REFRESH_MS) {
-        // A lane of its own: not paced behind the chat's messages, but within
-        // the bot's global budget (20 chats starting at once stay under 30/s).
+        // Not paced behind the chat's messages, but within the bot's global
+        // budget (20 chats starting at once stay under 30/s).
         this.#options.outbox.enqueue(
-          `${this.#options.chatKey}/typing`,
+          this.#options.chatKey,
           // Once the turn ended, a late "typing…" would follow the answer.
           () => isStopped ? Promise.resolve() : this.#options.api.sendTyping(),
-          { replaceKey: "typing" },
+          { kind: "typing", replaceKey: "typing" },
         ).catch(() => {
           // The indicator is cosmetic; a failed refresh must not break the turn.
         });

@@ -2,119 +2,18 @@
 // sees in each output mode, step by step, and how often the chat is called.
 import assert from "node:assert/strict";
 import { Outbox } from "../outbox.ts";
-import {
-  type ChatApi,
-  DraftsUnsupportedError,
-  FormattingRejectedError,
-} from "../live_view.ts";
+import { DraftsUnsupportedError } from "../chat_port.ts";
 import { TelegramReply } from "../reply.ts";
 import type { ClaudeEvent } from "../stream_json.ts";
 import type { OutputMode, TurnOutcome, TurnUpdate } from "../turn.ts";
 import { ManualClock } from "./fakes/manual_clock.ts";
-import { parseTelegramHtml } from "./fakes/telegram_html.ts";
+import { MemoryChat } from "./fakes/memory_chat.ts";
+import { advanceUntil, pollUntil, withDeadline } from "./fakes/wait.ts";
 
-/** One visible change in the chat, at a clock time. */
-interface ChatCall {
-  atMs: number;
-  kind: "send" | "edit" | "draft" | "delete" | "document";
-  messageId?: number;
-  /** Visible text (HTML parsed). */
-  text: string;
-}
-
-/** A ChatApi that keeps messages in memory and records every call. */
-class MemoryChat implements ChatApi {
-  canDraft: boolean;
-  readonly calls: ChatCall[] = [];
-  readonly messages = new Map<number, { text: string; isDeleted: boolean }>();
-  typingCount = 0;
-  /** Thrown by every sendDraft while set. */
-  draftError?: Error;
-  /** Refuses HTML containing this, like Telegram's "can't parse entities". */
-  rejectHtmlWith?: string;
-  #clock: ManualClock;
-  #nextId = 1;
-
-  constructor(clock: ManualClock, { canDraft = false } = {}) {
-    this.#clock = clock;
-    this.canDraft = canDraft;
-  }
-
-  sendText(text: string, { html }: { html: boolean }): Promise<number> {
-    const visible = this.#visible(text, html);
-    const messageId = this.#nextId++;
-    this.messages.set(messageId, { text: visible, isDeleted: false });
-    this.#record("send", visible, messageId);
-    return Promise.resolve(messageId);
-  }
-
-  editText(
-    messageId: number,
-    text: string,
-    { html }: { html: boolean },
-  ): Promise<void> {
-    const visible = this.#visible(text, html);
-    this.messages.get(messageId)!.text = visible;
-    this.#record("edit", visible, messageId);
-    return Promise.resolve();
-  }
-
-  sendDraft(
-    _draftId: number,
-    text: string,
-    { html }: { html: boolean },
-  ): Promise<void> {
-    if (this.draftError) return Promise.reject(this.draftError);
-    this.#record("draft", this.#visible(text, html));
-    return Promise.resolve();
-  }
-
-  deleteMessage(messageId: number): Promise<void> {
-    this.messages.get(messageId)!.isDeleted = true;
-    this.#record("delete", "", messageId);
-    return Promise.resolve();
-  }
-
-  sendTyping(): Promise<void> {
-    this.typingCount++;
-    return Promise.resolve();
-  }
-
-  sendDocument(fileName: string, content: string): Promise<void> {
-    this.#record("document", `${fileName}: ${content.length} chars`);
-    return Promise.resolve();
-  }
-
-  /** The chat as the user sees it: live messages, oldest first. */
-  visible(): string[] {
-    return [...this.messages.values()]
-      .filter((message) => !message.isDeleted)
-      .map((message) => message.text);
-  }
-
-  /** Calls as short lines: `send #1: text`. */
-  transcript(): string[] {
-    return this.calls.map((call) =>
-      `${call.kind}${call.messageId ? ` #${call.messageId}` : ""}: ${call.text}`
-    );
-  }
-
-  #visible(text: string, html: boolean): string {
-    if (!html) return text;
-    if (this.rejectHtmlWith && text.includes(this.rejectHtmlWith)) {
-      throw new FormattingRejectedError("Bad Request: can't parse entities");
-    }
-    const visible = parseTelegramHtml(text);
-    assert.ok(visible.length <= 4096, `${visible.length} characters`);
-    return visible;
-  }
-
-  #record(kind: ChatCall["kind"], text: string, messageId?: number): void {
-    this.calls.push({ atMs: this.#clock.now(), kind, messageId, text });
-  }
-}
-
-function setup(mode: OutputMode, options: { canDraft?: boolean } = {}) {
+function setup(
+  mode: OutputMode,
+  options: { canDraft?: boolean; chatKey?: string } = {},
+) {
   const clock = new ManualClock();
   const outbox = new Outbox({ clock, perChatIntervalMs: 1000 });
   const chat = new MemoryChat(clock, options);
@@ -122,33 +21,39 @@ function setup(mode: OutputMode, options: { canDraft?: boolean } = {}) {
   const reply = new TelegramReply({
     api: chat,
     outbox,
-    chatKey: "42",
+    chatKey: options.chatKey ?? "42",
     clock,
     mode,
     log: (message) => logs.push(message),
   });
+  /**
+   * Waits until no call runs: the chat answers at once, so what remains
+   * queued waits for its paced turn (the clock to move).
+   */
+  const settled = () =>
+    pollUntil(() => outbox.running === 0, {
+      description: "the outbox to have no running call",
+      everyMs: 0,
+    });
   const feed = async (...updates: TurnUpdate[]) => {
     for (const update of updates) reply.update(update);
-    await settle();
+    await settled();
+  };
+  /** Moves the clock, then lets the calls due by then run. */
+  const advance = async (ms: number) => {
+    clock.advance(ms);
+    await settled();
   };
   /** Lets time pass in `stepMs` steps until the reply is delivered. */
   const deliver = async (stepMs = 1000) => {
     let isDelivered = false;
     reply.delivered.then(() => isDelivered = true);
-    for (let i = 0; i < 200 && !isDelivered; i++) {
-      clock.advance(stepMs);
-      await settle();
-    }
-    assert.ok(isDelivered, "the reply was delivered");
+    await advanceUntil(clock, () => isDelivered, {
+      description: "the reply to be delivered",
+      stepMs,
+    });
   };
-  return { clock, chat, reply, logs, feed, deliver };
-}
-
-/** Runs pending promise callbacks (the chat answers at once). */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 3; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 0));
-  }
+  return { clock, outbox, chat, reply, logs, feed, advance, deliver };
 }
 
 function event(event: ClaudeEvent): TurnUpdate {
@@ -238,12 +143,11 @@ Deno.test("TelegramReply skips the typing refresh while the preview visibly chan
 });
 
 Deno.test("TelegramReply in normal mode updates one status line in place, then the answer replaces it", async () => {
-  const { chat, clock, feed, deliver } = setup("normal");
+  const { chat, feed, deliver, advance } = setup("normal");
   await feed(...tool(1));
   // Two more calls within the second coalesce into one edit.
   await feed(...tool(2), ...tool(3));
-  clock.advance(1000);
-  await settle();
+  await advance(1000);
   await feed({
     type: "event",
     event: {
@@ -253,8 +157,7 @@ Deno.test("TelegramReply in normal mode updates one status line in place, then t
       input: { file_path: "/home/me/project/src/main.ts" },
     },
   });
-  clock.advance(1000);
-  await settle();
+  await advance(1000);
   await feed(...text("Fixed **main.ts**."), done());
   await deliver();
   assert.deepEqual(chat.transcript(), [
@@ -282,11 +185,10 @@ Deno.test("TelegramReply in normal mode never floods: 30 tool calls in 3 s make 
 });
 
 Deno.test("TelegramReply in normal mode keeps earlier text above the status and in the answer", async () => {
-  const { chat, clock, feed, deliver } = setup("normal");
+  const { chat, feed, deliver, advance } = setup("normal");
   await feed(...text("First I run the tests."), ...tool(1));
   assert.deepEqual(chat.visible(), ["First I run the tests."]);
-  clock.advance(1000);
-  await settle();
+  await advance(1000);
   assert.deepEqual(chat.visible(), [
     "First I run the tests.\n\n⚙️ Running Bash: ls src/1…",
   ]);
@@ -295,20 +197,113 @@ Deno.test("TelegramReply in normal mode keeps earlier text above the status and 
   assert.deepEqual(chat.visible(), ["First I run the tests.\n\nThey pass."]);
 });
 
-Deno.test("TelegramReply stops updating a preview once it is full", async () => {
-  const { chat, clock, feed, deliver } = setup("normal");
+/** The numbers of the paragraphs `longAnswer` wrote, in the order the chat shows them. */
+function shownParagraphs(messages: string[]): number[] {
+  return messages.flatMap((message) =>
+    [...message.matchAll(/^(?:word ){199}word (\d+)$/gm)].map(([, n]) =>
+      Number(n)
+    )
+  );
+}
+
+/** Streams 30 paragraphs of about 1,000 characters, one a second. */
+async function longAnswer(
+  { feed, advance }: Pick<ReturnType<typeof setup>, "feed" | "advance">,
+  onEachSecond: (n: number) => void = () => {},
+): Promise<string> {
   const paragraph = "word ".repeat(200).trim();
+  let markdown = "";
   for (let n = 1; n <= 30; n++) {
-    await feed(event({ type: "text_delta", text: `${paragraph} ${n}\n\n` }));
-    clock.advance(1000);
-    await settle();
+    const delta = `${paragraph} ${n}\n\n`;
+    markdown += delta;
+    await feed(event({ type: "text_delta", text: delta }));
+    await advance(1000);
+    onEachSecond(n);
   }
-  const preview = chat.calls.at(-1)!;
-  assert.ok(preview.text.endsWith("\n…"), "the preview says there is more");
-  assert.ok(chat.calls.length <= 10, chat.transcript().join("\n"));
-  await feed(done());
+  return markdown;
+}
+
+Deno.test("TelegramReply streams a long answer to its end: full parts become messages, the preview goes on with the rest", async (t) => {
+  for (const canDraft of [false, true]) {
+    await t.step(canDraft ? "drafts" : "one message edited", async () => {
+      const { chat, feed, deliver, advance } = setup("normal", { canDraft });
+      const lags: number[] = [];
+      const markdown = await longAnswer({ feed, advance }, (n) => {
+        const preview = chat.calls.findLast((call) =>
+          call.kind === (canDraft ? "draft" : "edit")
+        );
+        const newest = Math.max(0, ...shownParagraphs([preview?.text ?? ""]));
+        lags.push(n - newest);
+      });
+      // The preview kept up: it never fell more than 2 paragraphs (2 s) behind.
+      assert.ok(Math.max(...lags) <= 2, `lags ${lags}`);
+      const partsWhileStreaming = chat.calls.filter((call) =>
+        call.kind === "send"
+      ).length;
+      assert.ok(partsWhileStreaming >= 5, chat.transcript().join("\n"));
+      await feed(done());
+      await deliver();
+      const numbers = shownParagraphs(chat.visible());
+      assert.deepEqual(
+        numbers,
+        Array.from({ length: 30 }, (_, i) => i + 1),
+        "every paragraph once, in order",
+      );
+      assert.ok(chat.visible().every((text) => !text.startsWith("…")));
+      assert.equal(
+        chat.calls.at(-1)!.text,
+        `answer.md: ${markdown.length} chars`,
+        "an answer of more than 3 messages also comes as answer.md",
+      );
+    });
+  }
+});
+
+Deno.test("TelegramReply sends the answer once it is complete, not after the draft's interval", async () => {
+  const { chat, feed, advance, reply } = setup("normal", { canDraft: true });
+  await feed(event({ type: "text_delta", text: "Here it" }));
+  await advance(100);
+  await feed(event({ type: "text_delta", text: " comes" }));
+  await feed(event({ type: "text", text: "Here it comes" }), done());
+  await withDeadline(reply.delivered, { what: "the reply", ms: 2_000 });
+  assert.deepEqual(chat.transcript(), [
+    "draft: Here it",
+    "send #1: Here it comes",
+  ], "the queued draft is dropped, not sent first");
+  assert.equal(chat.calls[1].atMs, 100);
+});
+
+Deno.test("TelegramReply in a group drops a preview edit not sent yet when the answer is ready", async () => {
+  const { chat, feed, advance, deliver } = setup("normal", {
+    chatKey: "-100:7",
+  });
+  await feed(event({ type: "text_delta", text: "Half an" }));
+  await advance(300);
+  await feed(event({ type: "text_delta", text: " answer" }));
+  await feed({ type: "done", outcome: { kind: "interrupted" } });
+  await deliver(100);
+  assert.deepEqual(chat.transcript(), [
+    "send #1: Half an",
+    "edit #1: Half an answer\n\n⏹ Stopped.",
+  ]);
+  assert.equal(chat.calls[1].atMs, 1000, "the chat's floor, not a preview's");
+});
+
+Deno.test("TelegramReply in verbose mode logs only the narration not sent already", async () => {
+  const { chat, feed, advance, deliver } = setup("verbose", { canDraft: true });
+  const paragraph = "word ".repeat(200).trim();
+  for (let n = 1; n <= 6; n++) {
+    await feed(event({ type: "text_delta", text: `${paragraph} ${n}\n\n` }));
+    await advance(1000);
+  }
+  await feed(...tool(1, "ok"), ...text("Done."), done());
   await deliver();
-  assert.equal(chat.calls.at(-1)!.kind, "document");
+  const visible = chat.visible();
+  assert.deepEqual(shownParagraphs(visible), [1, 2, 3, 4, 5, 6]);
+  const log = visible.findIndex((text) => text.includes("⚙️ Bash ls src/1"));
+  assert.ok(log > 0, "a part went out before the tool call");
+  assert.ok(visible[log].startsWith(`${paragraph} `), "the rest is logged");
+  assert.equal(visible.at(-1), "Done.\n\n$0.0123 · 42 s · 4 turns");
 });
 
 Deno.test("TelegramReply in verbose mode logs each call with a result excerpt, then the answer and a footer", async () => {
@@ -344,12 +339,11 @@ Deno.test("TelegramReply in verbose mode logs each call with a result excerpt, t
 });
 
 Deno.test("TelegramReply in verbose mode streams the answer below the log, then sends it as its own message", async () => {
-  const { chat, clock, feed, deliver } = setup("verbose");
+  const { chat, clock, feed, deliver, advance } = setup("verbose");
   await feed(...tool(1, "ok"));
   clock.advance(1000);
   await feed(event({ type: "text_delta", text: "The answer so" }));
-  clock.advance(1000);
-  await settle();
+  await advance(1000);
   assert.deepEqual(chat.visible(), ["⚙️ Bash ls src/1\nok\n\nThe answer so"]);
   await feed(...text("The answer so far."), done());
   await deliver();
@@ -382,14 +376,15 @@ Deno.test("TelegramReply in verbose mode continues a long log in new messages wi
 });
 
 Deno.test("TelegramReply with drafts streams the preview as drafts and sends the answer as a message", async () => {
-  const { chat, clock, feed, deliver } = setup("normal", { canDraft: true });
+  const { chat, clock, feed, deliver, advance } = setup("normal", {
+    canDraft: true,
+  });
   await feed(...tool(1));
   clock.advance(1000);
   await feed(event({ type: "text_delta", text: "Here it" }));
   clock.advance(1000);
   await feed(event({ type: "text_delta", text: " comes" }));
-  clock.advance(1000);
-  await settle();
+  await advance(1000);
   await feed(event({ type: "text", text: "Here it comes" }), done());
   await deliver();
   assert.deepEqual(chat.transcript(), [
@@ -402,14 +397,14 @@ Deno.test("TelegramReply with drafts streams the preview as drafts and sends the
 });
 
 Deno.test("TelegramReply refreshes a draft before Telegram lets it expire", async () => {
-  const { chat, clock, feed, deliver } = setup("normal", { canDraft: true });
+  const { chat, feed, deliver, advance } = setup("normal", {
+    canDraft: true,
+  });
   await feed(...tool(1));
   // Two steps, so the refresh at 20 s settles at 20 s: a call that seems to
   // outlast the interval would (rightly) push the next one back.
-  clock.advance(20_000);
-  await settle();
-  clock.advance(4_000);
-  await settle();
+  await advance(20_000);
+  await advance(4_000);
   await feed(event({ type: "text", text: "Done." }), done());
   await deliver();
   assert.deepEqual(chat.transcript(), [
@@ -422,16 +417,14 @@ Deno.test("TelegramReply refreshes a draft before Telegram lets it expire", asyn
 });
 
 Deno.test("TelegramReply falls back to editing one message when drafts are unsupported", async () => {
-  const { chat, clock, feed, deliver, logs } = setup("normal", {
+  const { chat, feed, deliver, logs, advance } = setup("normal", {
     canDraft: true,
   });
   chat.draftError = new DraftsUnsupportedError("Not Found: method not found");
   await feed(...tool(1));
-  clock.advance(1000);
-  await settle();
+  await advance(1000);
   await feed(...tool(2));
-  clock.advance(1000);
-  await settle();
+  await advance(1000);
   await feed(...text("Done."), done());
   await deliver();
   assert.deepEqual(chat.transcript(), [
@@ -470,12 +463,11 @@ Deno.test("TelegramReply reports a stalled turn in every mode", async (t) => {
   const notice =
     "⏳ No output from Claude for 10 min; it may still be working. /stop interrupts it.";
   await t.step("normal: as the status line", async () => {
-    const { chat, clock, feed } = setup("normal");
+    const { chat, clock, feed, advance } = setup("normal");
     await feed(...tool(1));
     clock.advance(1000);
     await feed(stalled);
-    clock.advance(1000);
-    await settle();
+    await advance(1000);
     assert.deepEqual(chat.visible(), [notice]);
   });
   await t.step("verbose: in the log", async () => {
