@@ -246,6 +246,53 @@ Deno.test("FakeBotApi rate limit answers 429 with retry_after and drops the call
   assert.equal(api.rateLimited, 2);
 });
 
+Deno.test("FakeBotApi rate limit can pace drafts per chat and a group per minute", async () => {
+  let nowMs = 0;
+  await using api = await FakeBotApi.start({
+    rateLimit: {
+      perChatIntervalMs: 1000,
+      globalPerSecond: 30,
+      retryAfterSeconds: 2,
+      draftIntervalMs: 300,
+      groupPerMinute: 3,
+    },
+    now: () => nowMs,
+  });
+  const bot = botFor(api);
+  const tooMany = {
+    error_code: 429,
+    description: "Too Many Requests: retry after 2",
+  };
+
+  await bot.api.sendMessageDraft(1001, 1, "draft one");
+  await assertBotApiError(
+    bot.api.sendMessageDraft(1001, 1, "draft too soon"),
+    tooMany,
+  );
+  await bot.api.sendMessageDraft(2002, 1, "another chat's draft");
+  await bot.api.sendMessage(1001, "drafts and messages apart");
+  nowMs = 300;
+  await bot.api.sendMessageDraft(1001, 1, "draft two");
+
+  for (const second of [1, 2, 3]) {
+    nowMs = second * 1000;
+    await bot.api.sendMessage(-100, `group ${second}`, {
+      message_thread_id: second,
+    });
+  }
+  nowMs = 4_000;
+  await assertBotApiError(bot.api.sendMessage(-100, "fourth"), tooMany);
+  nowMs = 61_000;
+  await bot.api.sendMessage(-100, "a minute later");
+
+  assert.deepEqual(api.drafts().map((draft) => draft.text), [
+    "draft one",
+    "another chat's draft",
+    "draft two",
+  ]);
+  assert.equal(api.rateLimited, 2);
+});
+
 Deno.test("FakeBotApi getFile serves uploaded files for download", async (t) => {
   await using api = await FakeBotApi.start();
   const bot = botFor(api);

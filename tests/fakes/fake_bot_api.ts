@@ -53,6 +53,10 @@ export interface RateLimit {
   globalPerSecond: number;
   /** `retry_after` the 429 answers carry. */
   retryAfterSeconds: number;
+  /** Minimum gap between two applied sendMessageDraft calls in one chat; drafts are not limited without it. */
+  draftIntervalMs?: number;
+  /** Applied calls allowed in any sliding minute in one group (negative chat id), its topics together; none without it. */
+  groupPerMinute?: number;
 }
 
 /**
@@ -207,6 +211,7 @@ const MAX_UPDATES_PER_POLL = 100;
 const MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024;
 const MAX_CALLBACK_DATA_BYTES = 64;
 const RATE_WINDOW_MS = 1000;
+const GROUP_WINDOW_MS = 60_000;
 const RATE_LIMITED_METHODS = new Set([
   "sendMessage",
   "editMessageText",
@@ -291,6 +296,9 @@ export class FakeBotApi implements AsyncDisposable {
   readonly #injectedErrors = new Map<string, ApiError[]>();
   readonly #recentChangesAt: number[] = [];
   readonly #lastChangeAtByChat = new Map<string, number>();
+  readonly #lastDraftAtByChat = new Map<string, number>();
+  /** Applied calls of the last minute, per group. */
+  readonly #groupMinutes = new Map<string, number[]>();
   readonly #chats = new Map<number, Chat>();
   readonly #lastMessageIdByChat = new Map<number, number>();
   readonly #botMessages: BotMessage[] = [];
@@ -656,6 +664,13 @@ export class FakeBotApi implements AsyncDisposable {
     if (!handler) {
       throw new BotApiError(notFound("Not Found: method not found"));
     }
+    if (method === "sendMessageDraft" && this.#rateLimit?.draftIntervalMs) {
+      return this.#draftWithinLimit(
+        this.#rateLimit,
+        String(params.chat_id),
+        () => handler(params, uploads),
+      );
+    }
     if (!this.#rateLimit || !RATE_LIMITED_METHODS.has(method)) {
       return await handler(params, uploads);
     }
@@ -679,13 +694,15 @@ export class FakeBotApi implements AsyncDisposable {
       now - lastInChat < limit.perChatIntervalMs;
     const isTooManyGlobally =
       this.#recentChangesAt.length >= limit.globalPerSecond;
-    if (isTooSoonInChat || isTooManyGlobally) {
-      throw new BotApiError({
-        error_code: 429,
-        description:
-          `Too Many Requests: retry after ${limit.retryAfterSeconds}`,
-        parameters: { retry_after: limit.retryAfterSeconds },
-      });
+    let isTooManyInGroup = false;
+    if (limit.groupPerMinute !== undefined && chatKey.startsWith("-")) {
+      const minute = (this.#groupMinutes.get(chatKey) ?? [])
+        .filter((at) => now - at < GROUP_WINDOW_MS);
+      this.#groupMinutes.set(chatKey, minute);
+      isTooManyInGroup = minute.length >= limit.groupPerMinute;
+    }
+    if (isTooSoonInChat || isTooManyGlobally || isTooManyInGroup) {
+      throw tooManyRequests(limit);
     }
   }
 
@@ -693,6 +710,21 @@ export class FakeBotApi implements AsyncDisposable {
     const now = this.#now();
     this.#recentChangesAt.push(now);
     this.#lastChangeAtByChat.set(chatKey, now);
+    this.#groupMinutes.get(chatKey)?.push(now);
+  }
+
+  async #draftWithinLimit(
+    limit: RateLimit,
+    chatKey: string,
+    apply: () => unknown,
+  ): Promise<unknown> {
+    const last = this.#lastDraftAtByChat.get(chatKey);
+    if (last !== undefined && this.#now() - last < limit.draftIntervalMs!) {
+      throw tooManyRequests(limit);
+    }
+    const result = await apply();
+    this.#lastDraftAtByChat.set(chatKey, this.#now());
+    return result;
   }
 
   #getMe(): UserFromGetMe {
@@ -1338,6 +1370,14 @@ function badRequest(detail: string): BotApiError {
   return new BotApiError({
     error_code: 400,
     description: `Bad Request: ${detail}`,
+  });
+}
+
+function tooManyRequests(limit: RateLimit): BotApiError {
+  return new BotApiError({
+    error_code: 429,
+    description: `Too Many Requests: retry after ${limit.retryAfterSeconds}`,
+    parameters: { retry_after: limit.retryAfterSeconds },
   });
 }
 
