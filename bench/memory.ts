@@ -1,7 +1,9 @@
 // Benchmark 5: the bot's resident memory with 0, 100 and 1,000 suspended
-// sessions on disk and with 20 live ones, and its start-up time (spawn →
-// first getUpdates) as the number of sessions grows. main.ts runs as its own
-// process; the Claude processes' memory is not counted.
+// sessions on disk and with 1 and 20 live ones, and its start-up time (spawn
+// → first getUpdates) as the number of sessions grows. main.ts runs as its
+// own process; the Claude processes' memory is not counted. Then where the
+// memory goes: the bot's dependencies loaded stage by stage, and the
+// `deno task start` process that stays beside the bot.
 import { join } from "node:path";
 import { systemClock } from "../clock.ts";
 import { type SessionRecord, SessionStore } from "../store.ts";
@@ -23,6 +25,17 @@ export interface MemoryResult {
   startupMsBySessions: Record<string, number>;
   /** RSS with 20 live sessions, each after one turn (MB). */
   rssMbLive20: number;
+  /** RSS with one live session, after one turn (MB). */
+  rssMbLive1: number;
+  /** Idle under `deno task start`: the task process and the bot (MB). */
+  task: { wrapperMb: number; botMb: number };
+  /** A Deno process's memory as the bot's dependencies load (MB, after a full GC). */
+  breakdown: {
+    stage: string;
+    rssMb: number;
+    heapUsedMb: number;
+    heapTotalMb: number;
+  }[];
 }
 
 const OWNER_ID = 1001;
@@ -58,7 +71,10 @@ export async function runMemory(
       runs: options.runs,
       rssMbBySessions,
       startupMsBySessions,
-      rssMbLive20: round(await liveSessionsRss(dir, claudeBin)),
+      rssMbLive20: round(await liveSessionsRss(dir, claudeBin, LIVE_SESSIONS)),
+      rssMbLive1: round(await liveSessionsRss(dir, claudeBin, 1)),
+      task: await underDenoTask(dir, claudeBin),
+      breakdown: await loadStages(),
     };
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -125,26 +141,26 @@ async function startOnce(
   return { rssMb: await bot.rssMb(), startupMs: poll.at - bot.spawnedAt };
 }
 
-/** One message in each of 20 chats, so 20 Claude processes stay live. */
-async function liveSessionsRss(dir: string, claudeBin: string) {
+/** One message in each of `count` chats, so `count` Claude processes stay live. */
+async function liveSessionsRss(dir: string, claudeBin: string, count: number) {
   const userIds = Array.from(
-    { length: LIVE_SESSIONS },
+    { length: count },
     (_, i) => FIRST_LIVE_USER_ID + i,
   );
-  const logPath = join(dir, "live-claude.log");
+  const logPath = join(dir, `live-${count}-claude.log`);
   await using api = await FakeBotApi.start({
     token: BENCH_TOKEN,
     now: epochMs,
   });
   await using bot = BotProcess.start({
     api,
-    dataDir: join(dir, "data-live"),
+    dataDir: join(dir, `data-live-${count}`),
     claudeBin,
     allowedUserIds: userIds,
     claudeEnv: {
       FAKE_CLAUDE_LOG: logPath,
       FAKE_CLAUDE_LOG_TIMES: "1",
-      FAKE_CLAUDE_STATE_DIR: join(dir, "live-claude-state"),
+      FAKE_CLAUDE_STATE_DIR: join(dir, `live-${count}-claude-state`),
     },
   });
   await api.waitFor(() => api.calls.some((c) => c.method === "getUpdates"), {
@@ -157,7 +173,7 @@ async function liveSessionsRss(dir: string, claudeBin: string) {
       const { results } = await readClaudeLog(logPath);
       return results.length >= userIds.length && results;
     },
-    { description: "20 answers", timeoutMs: 60_000, everyMs: 100 },
+    { description: `${count} answers`, timeoutMs: 60_000, everyMs: 100 },
   );
   const lastResultAt = Math.max(...results.map((r) => r.t));
   await pollUntil(
@@ -168,4 +184,96 @@ async function liveSessionsRss(dir: string, claudeBin: string) {
     { description: "the last reply", timeoutMs: 30_000, everyMs: 50 },
   );
   return await bot.rssMb();
+}
+
+/**
+ * Starts the bot as a deployment does, `deno task start` in the bot's folder,
+ * and reads the RSS of the task process and of the bot it runs, idle.
+ */
+async function underDenoTask(
+  dir: string,
+  claudeBin: string,
+): Promise<{ wrapperMb: number; botMb: number }> {
+  await using api = await FakeBotApi.start({
+    token: BENCH_TOKEN,
+    now: epochMs,
+  });
+  const env: Record<string, string> = {
+    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    HOME: Deno.env.get("HOME") ?? "/root",
+    TELEGRAM_BOT_TOKEN: BENCH_TOKEN,
+    TELEGRAM_API_ROOT: api.apiRoot,
+    ALLOWED_USER_IDS: String(OWNER_ID),
+    CLAUDE_BIN: claudeBin,
+    DATA_DIR: join(dir, "data-task"),
+    CLAUDE_SANDBOX: "off",
+  };
+  const denoDir = Deno.env.get("DENO_DIR");
+  if (denoDir) env.DENO_DIR = denoDir;
+  const task = new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "start"],
+    cwd: join(import.meta.dirname ?? ".", ".."),
+    env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await api.waitFor(() => api.calls.some((c) => c.method === "getUpdates"), {
+      timeoutMs: 30_000,
+      description: "the bot's first getUpdates under deno task",
+    });
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    const table = await processTable();
+    const bot = table.find((row) => row.ppid === task.pid);
+    return {
+      wrapperMb: round(table.find((row) => row.pid === task.pid)!.rssMb),
+      botMb: round(bot?.rssMb ?? NaN),
+    };
+  } finally {
+    // The task forwards SIGTERM to the bot, which stops cleanly.
+    task.kill("SIGTERM");
+    await task.status;
+  }
+}
+
+async function processTable(): Promise<
+  { pid: number; ppid: number; rssMb: number }[]
+> {
+  const { stdout } = await new Deno.Command("ps", {
+    args: ["-eo", "pid=,ppid=,rss="],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return new TextDecoder().decode(stdout).trim().split("\n").map((line) => {
+    const [pid, ppid, rssKb] = line.trim().split(/\s+/).map(Number);
+    return { pid, ppid, rssMb: rssKb / 1024 };
+  });
+}
+
+/** Runs memory_probe.ts with the bot's import map; its stages in order. */
+async function loadStages(): Promise<MemoryResult["breakdown"]> {
+  const { stdout, success } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-env",
+      "--v8-flags=--expose-gc",
+      "bench/memory_probe.ts",
+    ],
+    cwd: join(import.meta.dirname ?? ".", ".."),
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  if (!success) throw new Error("Cannot run bench/memory_probe.ts");
+  return new TextDecoder().decode(stdout).trim().split("\n").map((line) => {
+    const stage = JSON.parse(line);
+    return {
+      stage: stage.stage,
+      rssMb: round(stage.rssMb),
+      heapUsedMb: round(stage.heapUsedMb),
+      heapTotalMb: round(stage.heapTotalMb),
+    };
+  });
 }

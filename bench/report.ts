@@ -3,8 +3,9 @@
 import type { Calibration } from "./calibrate.ts";
 import type { MemoryResult } from "./memory.ts";
 import type { OverheadResult } from "./overhead.ts";
-import type { Summary } from "./stats.ts";
-import type { StreamingResult } from "./streaming.ts";
+import type { RepliesResult } from "./replies.ts";
+import { round, type Summary } from "./stats.ts";
+import { DRAFT_LIMIT_MS, type StreamingResult } from "./streaming.ts";
 import type { SuspendResumeResult } from "./suspend_resume.ts";
 import type { WarmColdResult } from "./warm_cold.ts";
 
@@ -17,6 +18,8 @@ export interface BenchResults {
   manyChats?: StreamingResult;
   memory?: MemoryResult;
   suspendResume?: SuspendResumeResult;
+  forum?: StreamingResult;
+  replies?: RepliesResult;
 }
 
 /** One line of the table; `isMet` is undefined where there is no target. */
@@ -88,7 +91,13 @@ export function tableRows(results: BenchResults): Row[] {
   const s = results.streaming;
   if (s) {
     const title = `3 Streaming (${s.answerChars} chars, ${s.streamSeconds} s)`;
-    add(title, "429 answers", String(s.rateLimited), "0", s.rateLimited === 0);
+    add(
+      title,
+      `429 answers (drafts limited to 1 per ${DRAFT_LIMIT_MS} ms, groups to 20/min)`,
+      String(s.rateLimited),
+      "0",
+      s.rateLimited === 0,
+    );
     const group = s.byKind.group;
     const priv = s.byKind.private;
     if (group) {
@@ -102,23 +111,50 @@ export function tableRows(results: BenchResults): Row[] {
       );
       add(
         title,
+        "Group chat: most message calls in any minute",
+        String(group.maxPerMinute),
+        "≤ 20",
+        group.maxPerMinute <= 20,
+      );
+      add(
+        title,
         "Group chat: updates while streaming · result → last call",
         `${group.updates.max} · ${ms(group.finalAfterResultMs.max)}`,
+      );
+      add(
+        title,
+        "Group chat: longest the screen lagged Claude's text",
+        ms(group.stalenessMs.max),
       );
     }
     if (priv) {
       add(title, "Private chat: calls", methods(priv.callsPerChat));
       add(
         title,
-        "Private chat: most calls in any 1 s, drafts included",
-        String(priv.maxPerSecondWithDrafts),
+        "Private chat: most message calls in any 1 s",
+        String(priv.maxPerSecond),
         "≤ 1",
-        priv.maxPerSecondWithDrafts <= 1,
+        priv.maxPerSecond <= 1,
+      );
+      const draftLimit = Math.floor(1000 / DRAFT_LIMIT_MS);
+      add(
+        title,
+        "Private chat: most drafts in any 1 s",
+        String(priv.maxDraftsPerSecond),
+        `≤ ${draftLimit}`,
+        priv.maxDraftsPerSecond <= draftLimit,
       );
       add(
         title,
         "Private chat: updates while streaming · result → last call",
         `${priv.updates.max} · ${ms(priv.finalAfterResultMs.max)}`,
+      );
+      add(
+        title,
+        "Private chat: longest the screen lagged Claude's text",
+        ms(priv.stalenessMs.max),
+        "≤ 1500 ms",
+        priv.stalenessMs.max <= 1500,
       );
     }
     const delivered = Object.values(s.byKind).every((k) => k.allTextDelivered);
@@ -165,6 +201,65 @@ export function tableRows(results: BenchResults): Row[] {
       many.allTextDelivered,
     );
   }
+  const f = results.forum;
+  const topics = f?.byKind.topic;
+  if (f && topics) {
+    const title =
+      `7 Forum (${topics.chats} topics of one group, ${f.answerChars} chars each, ${f.streamSeconds} s)`;
+    add(title, "429 answers", String(f.rateLimited), "0", f.rateLimited === 0);
+    add(
+      title,
+      "Most message calls in any minute, topics together",
+      String(topics.maxPerMinute),
+      "≤ 20",
+      topics.maxPerMinute <= 20,
+    );
+    add(title, "Calls per topic", methods(topics.callsPerChat));
+    add(
+      title,
+      "Result → last call, per topic",
+      pct(topics.finalAfterResultMs),
+    );
+    add(
+      title,
+      "Longest the screen lagged Claude's text, per topic",
+      pct(topics.stalenessMs),
+    );
+    add(
+      title,
+      "All text delivered",
+      yesNo(topics.allTextDelivered),
+      "yes",
+      topics.allTextDelivered,
+    );
+  }
+  const r = results.replies;
+  if (r) {
+    const title =
+      `8 Short replies (private chat, ${r.firstTokenMs} ms to first token)`;
+    add(
+      title,
+      "Claude's result → final message (after the last preview)",
+      pct(r.finalAfterResultMs),
+      "p50 ≤ 150 ms",
+      r.finalAfterResultMs.p50 <= 150,
+    );
+    add(title, "Message → first text on screen", pct(r.firstVisibleMs));
+    add(title, "Message → final message", pct(r.finalMs));
+    add(
+      title,
+      "Cold first message → final message · the CLI's own part",
+      `${ms(r.cold.finalMs)} · ${ms(r.cold.claudeMs)}`,
+    );
+    add(
+      title,
+      "Cold first message: the rest (bot, Telegram, pacing)",
+      ms(r.cold.botMs),
+      "≤ 300 ms",
+      r.cold.botMs <= 300,
+    );
+    add(title, "429 answers", String(r.rateLimited), "0", r.rateLimited === 0);
+  }
   const mem = results.memory;
   if (mem) {
     const title = `5 Memory and start-up (median of ${mem.runs})`;
@@ -178,7 +273,39 @@ export function tableRows(results: BenchResults): Row[] {
         isTarget ? mb < 80 : undefined,
       );
     }
+    add(title, "Bot RSS, 1 live session", `${mem.rssMbLive1} MB`);
     add(title, "Bot RSS, 20 live sessions", `${mem.rssMbLive20} MB`);
+    const { wrapperMb, botMb } = mem.task;
+    add(
+      title,
+      "deno task start: the task process · the bot under it (idle)",
+      `${wrapperMb} MB · ${botMb} MB`,
+    );
+    const allLive1 = round(wrapperMb + mem.rssMbLive1);
+    add(
+      title,
+      "Everything the bot runs, 1 live session (task + bot)",
+      `${allLive1} MB`,
+      "≤ 60 MB",
+      allLive1 <= 60,
+    );
+    const all100 = round(wrapperMb + mem.rssMbBySessions["100"]);
+    add(
+      title,
+      "Everything the bot runs, 100 suspended sessions (task + bot)",
+      `${all100} MB`,
+      "≤ 80 MB",
+      all100 <= 80,
+    );
+    const stages = mem.breakdown.map((stage) => `${stage.stage} ${stage.rssMb}`)
+      .join(" · ");
+    add(title, "A Deno process's RSS as the bot's code loads (MB)", stages);
+    const heap = mem.breakdown.at(-1)!;
+    add(
+      title,
+      "Its V8 heap then: used · total",
+      `${heap.heapUsedMb} MB · ${heap.heapTotalMb} MB`,
+    );
     for (const [count, startup] of Object.entries(mem.startupMsBySessions)) {
       const isTarget = count === "1000";
       add(

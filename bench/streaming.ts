@@ -1,7 +1,8 @@
-// Benchmarks 3 and 4: Bot API traffic while Claude streams long answers, with
-// the fake enforcing Telegram-like flood limits (1 message/s per chat, 30/s in
-// all, 429 with retry_after beyond). main.ts runs as in production, so the
-// outbox pacing and the 429 retries are the real ones.
+// Benchmarks 3, 4 and 7: Bot API traffic while Claude streams long answers,
+// with the fake enforcing Telegram-like flood limits (1 message/s per chat,
+// 20 a minute per group, 30/s in all, one draft per 250 ms per chat, 429 with
+// retry_after beyond). main.ts runs as in production, so the outbox pacing
+// and the 429 retries are the real ones.
 import { join } from "node:path";
 import { TextLineStream } from "../line_stream.ts";
 import { parseClaudeLine, userMessageLine } from "../stream_json.ts";
@@ -13,6 +14,7 @@ import { BotProcess } from "./bot_process.ts";
 import { type ClaudeLog, readClaudeLog } from "./claude_log.ts";
 import { epochMs } from "./epoch.ts";
 import { BENCH_TOKEN } from "./in_process_bot.ts";
+import { longestLagMs } from "./staleness.ts";
 import {
   maxInWindow,
   minGap,
@@ -22,12 +24,15 @@ import {
   type Summary,
 } from "./stats.ts";
 
-/** Private chats stream through drafts, groups by editing a message. */
-export type ChatKind = "private" | "group";
+/**
+ * Private chats stream through drafts, groups by editing a message; topics
+ * are forum topics of one group, which share its limits.
+ */
+export type ChatKind = "private" | "group" | "topic";
 
 /** What to stream, and where. */
 export interface StreamingOptions {
-  /** How many chats of each kind stream at once. */
+  /** How many chats of each kind stream at once (topics: of one forum). */
   chats: Partial<Record<ChatKind, number>>;
   /** Answer length (the fake's `!long N`). */
   answerChars: number;
@@ -46,6 +51,12 @@ export interface ChatKindStats {
   maxPerSecond: number;
   /** The same with drafts counted too. */
   maxPerSecondWithDrafts: number;
+  /** Most drafts in any 1 s of one chat. */
+  maxDraftsPerSecond: number;
+  /** Most flood-limited calls in any minute of one group (topics together). */
+  maxPerMinute: number;
+  /** The longest the screen lagged Claude's text, per chat (see staleness.ts). */
+  stalenessMs: Summary;
   /** Smallest gap between two flood-limited calls of one chat, ms. */
   minGapMs: number;
   /** Visible updates (sends, edits, drafts) of one chat while it streamed. */
@@ -90,18 +101,31 @@ const NOT_TRAFFIC = new Set([
 ]);
 const USER_ID = 2001;
 const FIRST_GROUP_ID = -1002001;
-/** This long without a call after the last result means the replies are out. */
+const FORUM_ID = -1003001;
+/** This long without a call after every answer arrived means the replies are out. */
 const QUIET_MS = 3_500;
-const TELEGRAM_LIMITS = {
+/**
+ * Telegram documents no limit for sendMessageDraft; other bots stream a draft
+ * every 300 ms. Assumed here: one draft per 250 ms per chat is accepted.
+ */
+export const DRAFT_LIMIT_MS = 250;
+/** The flood limits the fake enforces. */
+export const TELEGRAM_LIMITS = {
   perChatIntervalMs: 1000,
   globalPerSecond: 30,
   retryAfterSeconds: 2,
+  draftIntervalMs: DRAFT_LIMIT_MS,
+  groupPerMinute: 20,
 };
 
 interface BenchChat {
   kind: ChatKind;
   chatId: number;
   userId: number;
+  /** Forum topics only. */
+  threadId?: number;
+  /** The chat key's folder under DATA_DIR/work. */
+  dir: string;
 }
 
 /** Streams one long answer into each chat at once. */
@@ -113,11 +137,21 @@ export async function runStreaming(
       kind: "private" as const,
       chatId: USER_ID + i,
       userId: USER_ID + i,
+      dir: String(USER_ID + i),
     })),
     ...Array.from({ length: options.chats.group ?? 0 }, (_, i) => ({
       kind: "group" as const,
       chatId: FIRST_GROUP_ID - i,
       userId: USER_ID,
+      dir: String(FIRST_GROUP_ID - i),
+    })),
+    ...Array.from({ length: options.chats.topic ?? 0 }, (_, i) => ({
+      kind: "topic" as const,
+      chatId: FORUM_ID,
+      userId: USER_ID,
+      threadId: i + 1,
+      // chatKey "<chat>:<topic>", as store.ts names its folder.
+      dir: `${FORUM_ID}_${i + 1}`,
     })),
   ];
   const dir = await Deno.makeTempDir({ prefix: "ct-bench-stream-" });
@@ -136,8 +170,11 @@ export async function runStreaming(
       claudeBin,
       allowedUserIds: [...new Set(chats.map((c) => c.userId))],
       env: {
-        ALLOWED_CHAT_IDS: chats.filter((c) => c.kind === "group")
-          .map((c) => c.chatId).join(","),
+        ALLOWED_CHAT_IDS: [
+          ...new Set(
+            chats.filter((c) => c.kind !== "private").map((c) => c.chatId),
+          ),
+        ].join(","),
       },
       claudeEnv: {
         FAKE_CLAUDE_LOG: logPath,
@@ -160,7 +197,12 @@ export async function runStreaming(
       api.sendText(`!long ${options.answerChars}`, {
         userId: chat.userId,
         chatId: chat.chatId,
-        chatType: chat.kind === "group" ? "supergroup" : "private",
+        chatType: chat.kind === "private" ? "private" : "supergroup",
+        ...(chat.threadId !== undefined && {
+          isForum: true,
+          threadId: chat.threadId,
+          topicName: `topic ${chat.threadId}`,
+        }),
       });
     }
     const results = await pollUntil(
@@ -175,6 +217,13 @@ export async function runStreaming(
       },
     );
     const lastResultAt = Math.max(...results.map((r) => r.t));
+    // A group's answers may wait for its minute to have room.
+    await pollUntil(
+      () => chats.every((chat) => isDelivered(api, chat, expected)),
+      { description: "every answer", timeoutMs: 150_000, everyMs: 200 },
+    ).catch((error) => {
+      throw new Error(`${error.message}\nBot log:\n${bot.stderr}`);
+    });
     await pollUntil(
       () => {
         const last = api.calls.findLast((c) => !NOT_TRAFFIC.has(c.method));
@@ -204,35 +253,46 @@ function analyse(
   }
   const flood = traffic.filter((c) => FLOOD_LIMITED.has(c.method));
   const observed = chats.map((chat) => {
-    const visible = traffic.filter((c) =>
-      chatOf(c) === chat.chatId &&
-      (FLOOD_LIMITED.has(c.method) || c.method === DRAFT)
+    const calls = traffic.filter((c) => isOf(api, chat, c));
+    const visible = calls.filter((c) =>
+      FLOOD_LIMITED.has(c.method) || c.method === DRAFT
     );
-    // A session's working directory is DATA_DIR/work/<chat>/<name>.
-    const pid = log.starts.find((s) => s.cwd.includes(`/work/${chat.chatId}/`))
+    // A session's working directory is DATA_DIR/work/<chat key>/<name>.
+    const pid = log.starts.find((s) => s.cwd.includes(`/work/${chat.dir}/`))
       ?.pid;
     const input = log.inputs.find((i) => i.pid === pid);
     const result = log.results.find((r) => r.pid === pid);
     if (!input || !result || visible.length === 0) {
-      throw new Error(`Cannot analyse chat ${chat.chatId}: it got no answer`);
+      throw new Error(`Cannot analyse chat ${chat.dir}: it got no answer`);
     }
-    return { ...chat, visible, input, result };
+    const sentIds = api.messages(chat.chatId)
+      .filter((m) => m.message_thread_id === chat.threadId)
+      .map((m) => m.message_id);
+    const deltas = log.deltas.filter((d) => d.pid === pid);
+    const stalenessMs = longestLagMs(context.expected, deltas, calls, sentIds);
+    return { ...chat, visible, input, result, stalenessMs };
   });
   const byKind: Partial<Record<ChatKind, ChatKindStats>> = {};
-  for (const kind of ["private", "group"] as const) {
+  for (const kind of ["private", "group", "topic"] as const) {
     const ofKind = observed.filter((c) => c.kind === kind);
     if (ofKind.length === 0) continue;
     const floodTimes = ofKind.map((c) =>
       c.visible.filter((v) => FLOOD_LIMITED.has(v.method)).map((v) => v.at)
     );
+    const draftTimes = ofKind.map((c) =>
+      c.visible.filter((v) => v.method === DRAFT).map((v) => v.at)
+    );
+    // Topics of one forum share its limits: count them as one chat.
+    const groupTimes = kind === "topic" ? [floodTimes.flat()] : floodTimes;
     const updates = ofKind.map((c) =>
       c.visible.filter((v) => v.at <= c.result.t).length
     );
     const callsPerChat: Record<string, number> = {};
-    for (const call of traffic) {
-      if (!ofKind.some((c) => c.chatId === chatOf(call))) continue;
-      callsPerChat[call.method] = (callsPerChat[call.method] ?? 0) +
-        1 / ofKind.length;
+    for (const chat of ofKind) {
+      for (const call of traffic.filter((c) => isOf(api, chat, c))) {
+        callsPerChat[call.method] = (callsPerChat[call.method] ?? 0) +
+          1 / ofKind.length;
+      }
     }
     for (const [method, n] of Object.entries(callsPerChat)) {
       callsPerChat[method] = round(n);
@@ -240,11 +300,16 @@ function analyse(
     byKind[kind] = {
       chats: ofKind.length,
       callsPerChat,
-      maxPerSecond: Math.max(...floodTimes.map((t) => maxInWindow(t))),
+      maxPerSecond: Math.max(...groupTimes.map((t) => maxInWindow(t))),
       maxPerSecondWithDrafts: Math.max(
         ...ofKind.map((c) => maxInWindow(c.visible.map((v) => v.at))),
       ),
-      minGapMs: round(Math.min(...floodTimes.map(minGap))),
+      maxDraftsPerSecond: Math.max(...draftTimes.map((t) => maxInWindow(t))),
+      maxPerMinute: Math.max(
+        ...groupTimes.map((t) => maxInWindow(t, 60_000)),
+      ),
+      stalenessMs: summarize(ofKind.map((c) => c.stalenessMs)),
+      minGapMs: round(Math.min(...groupTimes.map(minGap))),
       updates: { min: Math.min(...updates), max: Math.max(...updates) },
       firstTextMs: summarize(
         ofKind.map((c) => c.visible[0].at - context.sentAt),
@@ -253,7 +318,7 @@ function analyse(
         ofKind.map((c) => c.visible.at(-1)!.at - c.result.t),
       ),
       allTextDelivered: ofKind.every((c) =>
-        isDelivered(api, c.chatId, context.expected)
+        isDelivered(api, c, context.expected)
       ),
     };
   }
@@ -276,19 +341,38 @@ function chatOf(call: FakeCall): number {
 }
 
 /**
+ * Whether a call went to this chat (this topic: edits and deletes name only
+ * the message, so its topic is the message's).
+ */
+function isOf(api: FakeBotApi, chat: BenchChat, call: FakeCall): boolean {
+  if (chatOf(call) !== chat.chatId) return false;
+  if (chat.threadId === undefined) return true;
+  const messageId = call.params.message_id;
+  const thread = messageId === undefined
+    ? Number(call.params.message_thread_id)
+    : api.messages(chat.chatId)
+      .find((m) => m.message_id === Number(messageId))?.message_thread_id;
+  return thread === chat.threadId;
+}
+
+/**
  * The whole answer reached the chat: as answer.md, or as visible text that
- * holds every word of it (links show their label, not their address).
+ * holds every word of it (links show their label, not their address; a code
+ * block's language is not shown).
  */
 function isDelivered(
   api: FakeBotApi,
-  chatId: number,
+  chat: BenchChat,
   expected: string,
 ): boolean {
-  const messages = api.messages(chatId).filter((m) => !m.deleted);
+  const messages = api.messages(chat.chatId).filter((m) =>
+    !m.deleted && m.message_thread_id === chat.threadId
+  );
   if (messages.some((m) => m.document?.content === expected)) return true;
   const visible = new Set(words(messages.map((m) => m.text).join("\n")));
-  return words(expected.replaceAll(/\]\([^)]*\)/g, "]"))
-    .every((word) => visible.has(word));
+  return words(
+    expected.replaceAll(/\]\([^)]*\)/g, "]").replaceAll(/^```\w+$/gm, ""),
+  ).every((word) => visible.has(word));
 }
 
 function words(text: string): string[] {

@@ -3,7 +3,12 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { escapeHtml, htmlToPlainText, renderMarkdown } from "../render.ts";
+import {
+  escapeHtml,
+  htmlToPlainText,
+  markdownBlocks,
+  renderMarkdown,
+} from "../render.ts";
 import { parseTelegramHtml } from "./fakes/telegram_html.ts";
 
 const PROPERTY_RUNS = { numRuns: 200, seed: 20_260_126 };
@@ -418,4 +423,27 @@ Deno.test("parseTelegramHtml() mimics Telegram's parser", async (t) => {
       });
     });
   }
+});
+
+Deno.test("markdownBlocks() cuts Markdown into top-level blocks that render as the whole does", () => {
+  const markdown = [
+    "## Title",
+    "A paragraph with **bold**\nand a second line.",
+    "- one\n- two",
+    "```ts\nlet a = 1;\n\nlet b = 2;\n```",
+    "| a | b |\n| --- | --- |\n| 1 | 2 |",
+  ].join("\n\n");
+  const blocks = markdownBlocks(markdown);
+  assert.equal(blocks.map((block) => block.raw).join(""), markdown);
+  assert.equal(
+    blocks.map((block) => block.html).filter(Boolean).join("\n\n"),
+    renderMarkdown(markdown),
+  );
+  // A cut between two blocks renders as its two halves do.
+  const cut = blocks.slice(0, 4).map((block) => block.raw).join("");
+  assert.equal(
+    `${renderMarkdown(cut)}\n\n${renderMarkdown(markdown.slice(cut.length))}`,
+    renderMarkdown(markdown),
+  );
+  assert.deepEqual(markdownBlocks(""), []);
 });

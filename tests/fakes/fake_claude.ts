@@ -22,9 +22,12 @@
 // (history in the fake's own JSON; default $HOME/.fake-claude),
 // FAKE_CLAUDE_LOG (JSON lines: argv, env names and every stdin line),
 // FAKE_CLAUDE_IGNORE_SIGTERM=1, FAKE_CLAUDE_START_DELAY_MS,
-// FAKE_CLAUDE_CHARS_PER_SEC (default: instant), FAKE_CLAUDE_LOG_TIMES=1 (for
-// benchmarks: stdin lines get `t`, the receipt time, and each result adds a
-// `{pid, result, t}` line; t is epoch ms with sub-ms precision).
+// FAKE_CLAUDE_CHARS_PER_SEC (default: instant), FAKE_CLAUDE_FIRST_TOKEN_MS
+// (a model's time to first token: a pause before a turn's first text),
+// FAKE_CLAUDE_LOG_TIMES=1 (for benchmarks: stdin lines get `t`, the receipt
+// time, the start line gets the process's start time, each result adds a
+// `{pid, result, t}` line and each text delta a `{pid, delta, block, t}` line
+// (its length and content block index); t is epoch ms with sub-ms precision).
 
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -325,6 +328,7 @@ class FakeClaude {
   readonly #historyFile: string;
   readonly #readyAt: number;
   readonly #charsPerSec: number;
+  readonly #firstTokenMs: number;
   readonly #isLoggingTimes: boolean;
   // Undefined until the first message: resume is checked only then.
   #earlierMessages: string[] | undefined;
@@ -356,6 +360,9 @@ class FakeClaude {
     this.#readyAt = Date.now() +
       Number(Deno.env.get("FAKE_CLAUDE_START_DELAY_MS") ?? 0);
     this.#charsPerSec = Number(Deno.env.get("FAKE_CLAUDE_CHARS_PER_SEC") ?? 0);
+    this.#firstTokenMs = Number(
+      Deno.env.get("FAKE_CLAUDE_FIRST_TOKEN_MS") ?? 0,
+    );
     this.#isLoggingTimes = Deno.env.get("FAKE_CLAUDE_LOG_TIMES") === "1";
   }
 
@@ -786,13 +793,26 @@ class FakeClaude {
       if (block.type === "text") {
         const chunks = chunksOf(block.text, pace.chunkChars);
         for (const [i, chunk] of chunks.entries()) {
-          await pause(pace.delayMs(chunk, i, chunks.length), signal);
+          const isFirstToken = turn.outputChars === 0 && i === 0;
+          await pause(
+            pace.delayMs(chunk, i, chunks.length) +
+              (isFirstToken ? this.#firstTokenMs : 0),
+            signal,
+          );
           if (isStreaming) {
             this.#printStreamEvent(turn, {
               type: "content_block_delta",
               index,
               delta: { type: "text_delta", text: chunk },
             });
+            if (this.#isLoggingTimes) {
+              appendLog({
+                pid: Deno.pid,
+                delta: chunk.length,
+                block: index,
+                t: epochMs(),
+              });
+            }
           }
         }
         turn.lastText = block.text;
@@ -1131,6 +1151,9 @@ async function main(): Promise<void> {
     cwd: Deno.cwd(),
     envKeys: Object.keys(Deno.env.toObject()).sort(),
     marker: Deno.env.get("CLAUDE_TELEGRAM_MARKER") ?? null,
+    // When the process started (benchmarks time the CLI's own start).
+    ...(Deno.env.get("FAKE_CLAUDE_LOG_TIMES") === "1" &&
+      { t: performance.timeOrigin }),
   });
   let options: Options;
   try {
