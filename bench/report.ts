@@ -201,65 +201,6 @@ export function tableRows(results: BenchResults): Row[] {
       many.allTextDelivered,
     );
   }
-  const f = results.forum;
-  const topics = f?.byKind.topic;
-  if (f && topics) {
-    const title =
-      `7 Forum (${topics.chats} topics of one group, ${f.answerChars} chars each, ${f.streamSeconds} s)`;
-    add(title, "429 answers", String(f.rateLimited), "0", f.rateLimited === 0);
-    add(
-      title,
-      "Most message calls in any minute, topics together",
-      String(topics.maxPerMinute),
-      "≤ 20",
-      topics.maxPerMinute <= 20,
-    );
-    add(title, "Calls per topic", methods(topics.callsPerChat));
-    add(
-      title,
-      "Result → last call, per topic",
-      pct(topics.finalAfterResultMs),
-    );
-    add(
-      title,
-      "Longest the screen lagged Claude's text, per topic",
-      pct(topics.stalenessMs),
-    );
-    add(
-      title,
-      "All text delivered",
-      yesNo(topics.allTextDelivered),
-      "yes",
-      topics.allTextDelivered,
-    );
-  }
-  const r = results.replies;
-  if (r) {
-    const title =
-      `8 Short replies (private chat, ${r.firstTokenMs} ms to first token)`;
-    add(
-      title,
-      "Claude's result → final message (after the last preview)",
-      pct(r.finalAfterResultMs),
-      "p50 ≤ 150 ms",
-      r.finalAfterResultMs.p50 <= 150,
-    );
-    add(title, "Message → first text on screen", pct(r.firstVisibleMs));
-    add(title, "Message → final message", pct(r.finalMs));
-    add(
-      title,
-      "Cold first message → final message · the CLI's own part",
-      `${ms(r.cold.finalMs)} · ${ms(r.cold.claudeMs)}`,
-    );
-    add(
-      title,
-      "Cold first message: the rest (bot, Telegram, pacing)",
-      ms(r.cold.botMs),
-      "≤ 300 ms",
-      r.cold.botMs <= 300,
-    );
-    add(title, "429 answers", String(r.rateLimited), "0", r.rateLimited === 0);
-  }
   const mem = results.memory;
   if (mem) {
     const title = `5 Memory and start-up (median of ${mem.runs})`;
@@ -341,6 +282,65 @@ export function tableRows(results: BenchResults): Row[] {
         times.resumeMs.p99 < 50,
       );
     }
+  }
+  const f = results.forum;
+  const topics = f?.byKind.topic;
+  if (f && topics) {
+    const title =
+      `7 Forum (${topics.chats} topics of one group, ${f.answerChars} chars each, ${f.streamSeconds} s)`;
+    add(title, "429 answers", String(f.rateLimited), "0", f.rateLimited === 0);
+    add(
+      title,
+      "Most message calls in any minute, topics together",
+      String(topics.maxPerMinute),
+      "≤ 20",
+      topics.maxPerMinute <= 20,
+    );
+    add(title, "Calls per topic", methods(topics.callsPerChat));
+    add(
+      title,
+      "Result → last call, per topic",
+      pct(topics.finalAfterResultMs),
+    );
+    add(
+      title,
+      "Longest the screen lagged Claude's text, per topic",
+      pct(topics.stalenessMs),
+    );
+    add(
+      title,
+      "All text delivered",
+      yesNo(topics.allTextDelivered),
+      "yes",
+      topics.allTextDelivered,
+    );
+  }
+  const r = results.replies;
+  if (r) {
+    const title =
+      `8 Short replies (private chat, ${r.firstTokenMs} ms to first token)`;
+    add(
+      title,
+      "Claude's result → final message (after the last preview)",
+      pct(r.finalAfterResultMs),
+      "p50 ≤ 150 ms",
+      r.finalAfterResultMs.p50 <= 150,
+    );
+    add(title, "Message → first text on screen", pct(r.firstVisibleMs));
+    add(title, "Message → final message", pct(r.finalMs));
+    add(
+      title,
+      "Cold first message → final message · the CLI's own part",
+      `${ms(r.cold.finalMs)} · ${ms(r.cold.claudeMs)}`,
+    );
+    add(
+      title,
+      "Cold first message: the rest (bot, Telegram, pacing)",
+      ms(r.cold.botMs),
+      "≤ 300 ms",
+      r.cold.botMs <= 300,
+    );
+    add(title, "429 answers", String(r.rateLimited), "0", r.rateLimited === 0);
   }
   return rows;
 }
