@@ -34,6 +34,8 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   "intake.ts": "chat",
   "reply.ts": "chat",
   "live_view.ts": "chat",
+  "chat_port.ts": "chat",
+  "draft.ts": "chat",
   "outbox.ts": "chat",
   "pacing.ts": "chat",
   "render.ts": "chat",
