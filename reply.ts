@@ -38,6 +38,9 @@ export interface ReplyOptions {
  * - normal: one preview of the text so far with a status line while tools
  *   run; it becomes the answer.
  * - quiet: nothing but typing until the answer.
+ *
+ * In the first two, an answer longer than a message streams to its end: its
+ * full parts go out as messages while Claude writes (see LiveView).
  */
 export class TelegramReply {
   #options: ReplyOptions;
