@@ -1,13 +1,24 @@
 // Assembles the running bot from a Config: store, sessions, outbox, grammY.
-import { Bot } from "grammy";
-import { retryTransformer } from "./api_retry.ts";
-import { COMMANDS, registerCommands } from "./commands.ts";
+import { join } from "node:path";
+import { Bot, HttpError } from "grammy";
+import { retryPolicy } from "./api_retry.ts";
+import { COMMANDS } from "./chat_commands.ts";
+import { registerCommands } from "./commands.ts";
 import type { Config } from "./config.ts";
 import { describeError } from "./chat_api.ts";
-import { type Clock, systemClock } from "./clock.ts";
+import { type Clock, sleep, systemClock } from "./clock.ts";
+import { Git } from "./git.ts";
 import { InboundJournal } from "./journal.ts";
 import { Outbox } from "./outbox.ts";
-import { loadPersonas } from "./personas.ts";
+import { ProjectCommands } from "./project_commands.ts";
+import { InstanceLock } from "./instance_lock.ts";
+import { loadPersonasOrBuiltIns } from "./personas.ts";
+import { describeDiscoveryWarning, discoverProjects } from "./projects.ts";
+import {
+  claudeConfigPaths,
+  detectSandbox,
+  type SandboxStatus,
+} from "./sandbox.ts";
 import { claudeLauncher, type LaunchFn } from "./launcher.ts";
 import { type ProcessIdentity, ProcessTable } from "./process_tree.ts";
 import { SessionRegistry } from "./sessions.ts";
@@ -28,6 +39,8 @@ export interface AppOptions {
   log?: (message: string) => void;
   /** Called when polling ends on its own after start (401, 409). */
   onPollingStopped?: (error: unknown) => void;
+  /** Where the bot runs; its `.env` is hidden from a sandboxed Claude. */
+  botDir?: string;
 }
 
 /** A loaded, not yet polling bot. */
@@ -38,6 +51,8 @@ export interface App {
   /** Finds and stops processes (the reaper uses it). */
   processes: ProcessTable;
   instanceId: string;
+  /** Whether Claude runs in the sandbox, and if not why. */
+  sandbox: SandboxStatus;
   /** Claude pids recorded by the previous run, for the reaper. */
   recorded: ProcessIdentity[];
   /** Markers of the previous run's processes, for the reaper. */
@@ -51,10 +66,26 @@ export interface App {
 }
 
 /**
- * Loads state and builds the bot.
+ * Loads state and builds the bot; it holds DATA_DIR's instance lock until
+ * stop() (or the process's end).
+ * @throws {InstanceLockedError} when another bot runs on DATA_DIR
+ * @throws {SandboxUnavailableError} when the configuration requires a sandbox that cannot run
  * @throws {StoreWriteError} or a Deno error when DATA_DIR is not usable
  */
 export async function createApp(options: AppOptions): Promise<App> {
+  const lock = await InstanceLock.acquire(options.config.dataDir);
+  try {
+    return await buildApp(options, lock);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+}
+
+async function buildApp(
+  options: AppOptions,
+  lock: InstanceLock,
+): Promise<App> {
   const { config } = options;
   const clock = options.clock ?? systemClock;
   const write = options.log ?? ((message: string) => console.error(message));
@@ -64,8 +95,16 @@ export async function createApp(options: AppOptions): Promise<App> {
   const store = new SessionStore({ dataDir: config.dataDir, clock });
   await store.init();
   const instanceId = await store.instanceId();
-  const personas = await loadPersonas(config.dataDir);
+  const { personas, problem } = await loadPersonasOrBuiltIns(config.dataDir);
+  if (problem) log(`${problem.message}; using the built-in personas`);
   const spawn = options.spawn ?? systemSpawn;
+  const sandbox = await detectSandbox(config.sandboxMode, {
+    spawn,
+    network: config.sandboxNetwork,
+  });
+  if (!sandbox.isActive && sandbox.problem) {
+    log(`Warning: Claude runs without a sandbox: ${sandbox.problem}`);
+  }
   // OS processes live in real time: their stop grace and exit polling run on
   // the system clock even when a test drives the bot's own timers by hand.
   const processes = new ProcessTable({ spawn, clock: systemClock });
@@ -78,6 +117,15 @@ export async function createApp(options: AppOptions): Promise<App> {
       spawn,
       clock: systemClock,
       processes,
+      sandbox: sandbox.isActive
+        ? {
+          claudeConfig: claudeConfigPaths(options.claudeEnv),
+          dataDir: config.dataDir,
+          botDir: options.botDir ?? Deno.cwd(),
+          writable: config.sandboxWritable,
+          hide: config.sandboxHide,
+        }
+        : undefined,
       log,
     }),
     instanceId,
@@ -109,7 +157,15 @@ export async function createApp(options: AppOptions): Promise<App> {
   }
   const outbox = new Outbox({ clock, ...options.pacing });
   const bot = new Bot(config.botToken, { client: { apiRoot: config.apiRoot } });
-  bot.api.config.use(retryTransformer({ log }));
+  const retry = retryPolicy({
+    log,
+    isNetworkError: (error) => error instanceof HttpError,
+    now: () => clock.now(),
+    sleep: (ms, signal) => sleep(clock, ms, signal),
+  });
+  bot.api.config.use((prev, method, payload, signal) =>
+    retry(method, () => prev(method, payload, signal), signal)
+  );
   const commands = registerCommands(bot, {
     sessions,
     journal,
@@ -125,8 +181,29 @@ export async function createApp(options: AppOptions): Promise<App> {
     approvalTimeoutMs: config.approvalTimeoutMs,
     dailyBudgetUsd: config.dailyBudgetUsd,
     transcription: config.transcription,
+    sandboxWarning: sandbox.isActive ? undefined : sandbox.problem,
+    projects: new ProjectCommands({
+      sessions,
+      // git gets only PATH and HOME (the user's ~/.gitconfig) of Claude's.
+      git: new Git({
+        spawn,
+        env: { PATH: options.claudeEnv.PATH, HOME: options.claudeEnv.HOME },
+      }),
+      projectsDirs: config.projectsDirs,
+      worktreesDir: join(config.dataDir, "worktrees"),
+      claudeConfigDir: config.claudeConfigDir,
+      handoffConfigDir: options.claudeEnv.CLAUDE_CONFIG_DIR,
+      uploadDirFor: (chatKey, name) => store.uploadDirFor(chatKey, name),
+      clock,
+      log,
+    }),
     log,
   });
+  // Checked at start for the log only; commands look again each time.
+  const discovery = await discoverProjects(config.projectsDirs);
+  for (const warning of discovery.warnings) {
+    log(describeDiscoveryWarning(warning));
+  }
   let polling: Promise<void> | undefined;
   let hasRecovered = false;
   return {
@@ -135,6 +212,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     outbox,
     processes,
     instanceId,
+    sandbox,
     recorded,
     markers,
     get activeReplies() {
@@ -174,6 +252,7 @@ export async function createApp(options: AppOptions): Promise<App> {
         log(`Polling ended: ${describeError(error)}`)
       );
       await sessions.shutdown();
+      lock.release();
     },
   };
 }

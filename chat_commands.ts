@@ -10,7 +10,7 @@ import {
   sessionsReport,
   stateLabel,
   usageReport,
-} from "./session_reports.ts";
+} from "./reports.ts";
 import * as setting from "./session_settings.ts";
 import type { SessionRegistry } from "./sessions.ts";
 import type { OutputMode } from "./turn.ts";
@@ -24,7 +24,54 @@ export interface ChatCommandsOptions {
   defaultIdleTimeoutMs: number;
   /** DAILY_BUDGET_USD, for /usage. */
   dailyBudgetUsd?: number;
+  /** Why CLAUDE_SANDBOX=auto found no sandbox, shown in /sessions. */
+  sandboxWarning?: string;
 }
+
+/** The commands menu registered with setMyCommands. */
+export const COMMANDS = [
+  { command: "new", description: "New session: /new <name> [persona]" },
+  { command: "switch", description: "Switch session: /switch <name>" },
+  { command: "sessions", description: "List sessions" },
+  { command: "archive", description: "Archive a session: /archive [name]" },
+  { command: "projects", description: "Your repositories and their sessions" },
+  {
+    command: "open",
+    description: "Work on a project: /open <project>[@branch]",
+  },
+  { command: "diff", description: "What changed against HEAD" },
+  { command: "get", description: "Send a file or folder: /get <path>" },
+  { command: "handoff", description: "Continue in a terminal" },
+  { command: "resume", description: "Continue a Claude Code conversation" },
+  { command: "stop", description: "Interrupt the running turn" },
+  { command: "model", description: "Show or set the model" },
+  { command: "persona", description: "Show, list or set the persona" },
+  {
+    command: "timeout",
+    description: "Show or set the idle timeout (1–120 min)",
+  },
+  { command: "mode", description: "Output mode: verbose, normal or quiet" },
+  { command: "permissions", description: "Show or set tool permissions" },
+  { command: "usage", description: "Cost and context use" },
+  { command: "budget", description: "Per-session budget: /budget <usd|off>" },
+  { command: "retry", description: "Send an interrupted message again" },
+  { command: "help", description: "How to use this bot" },
+] as const;
+
+/** Commands that run in the chat's intake order, each by its ChatCommands method. */
+export const IN_ORDER_COMMANDS = [
+  "new",
+  "switch",
+  "sessions",
+  "archive",
+  "model",
+  "persona",
+  "timeout",
+  "mode",
+  "permissions",
+  "budget",
+  "usage",
+] as const;
 
 const OUTPUT_MODES: readonly OutputMode[] = ["verbose", "normal", "quiet"];
 
@@ -92,11 +139,16 @@ export class ChatCommands {
 
   /** /sessions: lists the chat's sessions. */
   async sessions(chatKey: string): Promise<string> {
-    const { sessions, clock } = this.#options;
-    return sessionsReport(sessions.list(chatKey), {
+    const { sessions, clock, sandboxWarning } = this.#options;
+    const report = sessionsReport(sessions.list(chatKey), {
       archivedCount: await sessions.countArchived(chatKey),
       nowMs: clock.now(),
     });
+    return sandboxWarning
+      ? `${report}\n\n⚠️ Claude runs without a sandbox: ${
+        escapeHtml(sandboxWarning)
+      }`
+      : report;
   }
 
   /** /archive [name]: archives a session, the active one by default. */

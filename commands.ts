@@ -1,9 +1,9 @@
 // The bot's Telegram face: wires updates to access control, the chat
 // commands, the message intake and the buttons; answers through the outbox.
 import { Bot, type Context } from "grammy";
-import { accessControl } from "./access_control.ts";
+import { AccessControl } from "./access_control.ts";
 import { APPROVAL_PREFIX, Approvals } from "./approvals.ts";
-import { ChatCommands } from "./chat_commands.ts";
+import { ChatCommands, IN_ORDER_COMMANDS } from "./chat_commands.ts";
 import { errorText } from "./error_text.ts";
 import { truncate } from "./format.ts";
 import type { Clock } from "./clock.ts";
@@ -22,6 +22,13 @@ import {
 } from "./journal.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Persona } from "./personas.ts";
+import { TurnCalls } from "./chat_port.ts";
+import { type CommandReply, sendCommandReply } from "./command_reply.ts";
+import {
+  PROJECT_BUTTONS,
+  PROJECT_COMMANDS,
+  type ProjectCommands,
+} from "./project_commands.ts";
 import { escapeHtml } from "./render.ts";
 import { quotedText } from "./reply_context.ts";
 import { alwaysAllowTool } from "./session_settings.ts";
@@ -46,46 +53,14 @@ export interface CommandsOptions {
   /** An unanswered tool approval is denied after this long. */
   approvalTimeoutMs: number;
   dailyBudgetUsd?: number;
+  /** Why CLAUDE_SANDBOX=auto found no sandbox, shown in /sessions. */
+  sandboxWarning?: string;
   /** Where voice notes are transcribed; undefined: voice is off. */
   transcription?: TranscriptionConfig;
+  /** /projects, /open, /diff, /get, /handoff, /resume and worktrees on /archive. */
+  projects: ProjectCommands;
   log: (message: string) => void;
 }
-
-/** The commands menu registered with setMyCommands. */
-export const COMMANDS = [
-  { command: "new", description: "New session: /new <name> [persona]" },
-  { command: "switch", description: "Switch session: /switch <name>" },
-  { command: "sessions", description: "List sessions" },
-  { command: "archive", description: "Archive a session: /archive [name]" },
-  { command: "stop", description: "Interrupt the running turn" },
-  { command: "model", description: "Show or set the model" },
-  { command: "persona", description: "Show, list or set the persona" },
-  {
-    command: "timeout",
-    description: "Show or set the idle timeout (1–120 min)",
-  },
-  { command: "mode", description: "Output mode: verbose, normal or quiet" },
-  { command: "permissions", description: "Show or set tool permissions" },
-  { command: "usage", description: "Cost and context use" },
-  { command: "budget", description: "Per-session budget: /budget <usd|off>" },
-  { command: "retry", description: "Send an interrupted message again" },
-  { command: "help", description: "How to use this bot" },
-] as const;
-
-/** Commands that run in the chat's intake order, each by its ChatCommands method. */
-const IN_ORDER_COMMANDS = [
-  "new",
-  "switch",
-  "sessions",
-  "archive",
-  "model",
-  "persona",
-  "timeout",
-  "mode",
-  "permissions",
-  "budget",
-  "usage",
-] as const;
 
 /** What the handlers report back: replies still being delivered. */
 export interface CommandsHandle {
@@ -99,7 +74,7 @@ export function registerCommands(
   bot: Bot,
   options: CommandsOptions,
 ): CommandsHandle {
-  const { sessions, log } = options;
+  const { sessions, projects, log } = options;
   const textOf = (error: unknown) =>
     errorText(error, {
       clock: options.clock,
@@ -144,6 +119,7 @@ export function registerCommands(
     personas: options.personas,
     defaultIdleTimeoutMs: options.defaultIdleTimeoutMs,
     dailyBudgetUsd: options.dailyBudgetUsd,
+    sandboxWarning: options.sandboxWarning,
   });
 
   bot.use(async (ctx, next) => {
@@ -152,14 +128,43 @@ export function registerCommands(
     if (options.journal.has(ctx.update.update_id)) return;
     await next();
   });
-  bot.use(accessControl(options));
-
-  const reply = (ctx: Context, html: string) =>
-    ctx.reply(html, {
-      parse_mode: "HTML",
-      message_thread_id: threadOf(ctx),
-      link_preview_options: { is_disabled: true },
+  const access = new AccessControl(options);
+  bot.use((ctx, next) => {
+    const decision = access.check({
+      userId: ctx.from?.id,
+      chatId: ctx.chat?.id,
+      chatType: ctx.chat?.type,
+      isButton: ctx.callbackQuery !== undefined,
     });
+    if (decision.kind === "pass") return next();
+    if (decision.toast) inBackground(ctx.answerCallbackQuery(decision.toast));
+    if (decision.reply) reply(ctx, escapeHtml(decision.reply));
+  });
+
+  /**
+   * Answers in the chat without holding up the update loop (no chat waits on
+   * another's rate limit): queued on the chat's outbox, split into messages
+   * that fit, as plain text when Telegram refuses the HTML; buttons and a
+   * document go with it.
+   */
+  const reply = (ctx: Context, answer: string | CommandReply): void => {
+    const calls = new TurnCalls({
+      api: chats({ chatId: ctx.chat!.id, threadId: threadOf(ctx) }),
+      outbox: options.outbox,
+      chatKey: chatKeyOf(ctx),
+      clock: options.clock,
+      log,
+    });
+    sendCommandReply(
+      calls,
+      typeof answer === "string" ? { html: answer } : answer,
+    );
+  };
+
+  /** Runs a Telegram call that nobody waits for; a failure is logged. */
+  const inBackground = (call: Promise<unknown>): void => {
+    call.catch((error) => log(`Telegram call failed: ${describeError(error)}`));
+  };
 
   /**
    * Runs a command body in the chat's intake order (so "/new x" then a
@@ -168,47 +173,63 @@ export function registerCommands(
    * the queue: they must act while a download or turn start is pending.
    */
   const command = (
-    body: (chatKey: string, args: string) => Promise<string>,
+    body: (chatKey: string, args: string) => Promise<string | CommandReply>,
     options: { immediate?: boolean } = {},
   ) =>
   (ctx: Context) => {
     const args = typeof ctx.match === "string" ? ctx.match.trim() : "";
     const run = async () => {
-      let html: string;
+      let answer: string | CommandReply;
       try {
-        html = await body(chatKeyOf(ctx), args);
+        answer = await body(chatKeyOf(ctx), args);
       } catch (error) {
-        html = textOf(error);
+        answer = textOf(error);
       }
-      // Outside the try: a failed send is the log's business, not a reply's.
-      await reply(ctx, html);
+      reply(ctx, answer);
     };
     if (options.immediate) {
       run().catch((error) => log(`Command failed: ${describeError(error)}`));
     } else intake.inOrder(chatKeyOf(ctx), run);
   };
 
-  bot.command(["start", "help"], command(() => chatCommands.help()));
+  bot.command(
+    ["start", "help"],
+    command(async () => await chatCommands.help() + projects.help()),
+  );
   for (const name of IN_ORDER_COMMANDS) {
     bot.command(
       name,
-      command((chatKey, args) => chatCommands[name](chatKey, args)),
+      command((chatKey, args) =>
+        name === "archive" // a branch session's worktree goes with it
+          ? projects.archive(chatKey, args, chatCommands)
+          : chatCommands[name](chatKey, args)
+      ),
     );
   }
   bot.command(
     "stop",
     command((chatKey) => chatCommands.stop(chatKey), { immediate: true }),
   );
+  for (const name of PROJECT_COMMANDS) {
+    bot.command(
+      name,
+      command((chatKey, args) => projects[name](chatKey, args)),
+    );
+  }
+  bot.callbackQuery(PROJECT_BUTTONS, (ctx) => {
+    inBackground(ctx.answerCallbackQuery());
+    const data = ctx.callbackQuery.data;
+    command((chatKey) => projects.press(chatKey, data))(ctx);
+  });
 
-  bot.callbackQuery(new RegExp(`^${APPROVAL_PREFIX}`), async (ctx) => {
+  bot.callbackQuery(new RegExp(`^${APPROVAL_PREFIX}`), (ctx) => {
     const from = ctx.from;
     const name = from.username ? `@${from.username}` : from.first_name;
-    const toast = await approvals.press(
-      ctx.callbackQuery.data,
-      chatKeyOf(ctx),
-      { name },
+    // Not awaited: the answer waits on the session's lock and on Telegram.
+    inBackground(
+      approvals.press(ctx.callbackQuery.data, chatKeyOf(ctx), { name })
+        .then((toast) => ctx.answerCallbackQuery(toast)),
     );
-    await ctx.answerCallbackQuery(toast);
   });
 
   bot.command(
@@ -239,7 +260,7 @@ export function registerCommands(
   bot.on("message:text", async (ctx) => {
     const text = ctx.message.text;
     if (text.startsWith("/")) {
-      await reply(
+      reply(
         ctx,
         `Unknown command ${
           escapeHtml(truncate(text.split(/\s/)[0], 40))
@@ -248,7 +269,7 @@ export function registerCommands(
       return;
     }
     if (text.trim() === "") {
-      await reply(ctx, "That message is empty; nothing was sent to Claude.");
+      reply(ctx, "That message is empty; nothing was sent to Claude.");
       return;
     }
     await journalAndAccept(ctx, { kind: "text", text });
@@ -268,7 +289,7 @@ export function registerCommands(
   bot.on(["message:voice", "message:audio"], async (ctx) => {
     // Not journaled: without a transcription service there is nothing to run.
     if (!options.transcription) {
-      await reply(ctx, textOf(new VoiceNotConfiguredError()));
+      reply(ctx, textOf(new VoiceNotConfiguredError()));
       return;
     }
     const audio = ctx.message.voice ?? ctx.message.audio!;
@@ -292,15 +313,15 @@ export function registerCommands(
     });
   });
 
-  bot.on("edited_message", async (ctx) => {
-    await reply(
+  bot.on("edited_message", (ctx) => {
+    reply(
       ctx,
       "✏️ Edits are not sent to Claude. Send the corrected message again.",
     );
   });
 
-  bot.on("message", async (ctx) => {
-    await reply(
+  bot.on("message", (ctx) => {
+    reply(
       ctx,
       `Sorry, ${
         messageKind(ctx)
@@ -341,7 +362,7 @@ export function registerCommands(
     try {
       journaled = await options.journal.add(entry);
     } catch (error) {
-      await reply(ctx, textOf(error));
+      reply(ctx, textOf(error));
       return;
     }
     intake.accept(journaled);

@@ -18,12 +18,22 @@ import {
 } from "./setup.ts";
 import { claudeCredentialsPath } from "./setup_claude.ts";
 import { envFileValues } from "./setup_env_file.ts";
+import { loaderProblem } from "./preflight.ts";
+import {
+  type ClaudeConfigPaths,
+  claudeConfigPaths,
+  SANDBOX_BIN,
+} from "./sandbox.ts";
+import { join } from "node:path";
 
 /** The option of main.ts that names the variables it passes on to Claude. */
 export const CLAUDE_ENV_OPTION = "--claude-env=";
 
-/** Binaries the bot runs besides Claude: procps `ps` and `kill` (see README, Permissions). */
-const HELPER_BINARIES = ["ps", "kill"] as const;
+/**
+ * Binaries the bot runs besides Claude: procps `ps` and `kill`, and `git`
+ * for projects (see README, Permissions).
+ */
+const HELPER_BINARIES = ["ps", "kill", "git"] as const;
 
 /**
  * The `deno run` arguments (flags, script and script options) for main.ts.
@@ -33,12 +43,46 @@ const HELPER_BINARIES = ["ps", "kill"] as const;
  */
 export function mainRunArgs(
   config: Config,
-  options: { claudeEnvNames: string[]; envFile?: string },
+  options: {
+    claudeEnvNames: string[];
+    envFile?: string;
+    /** Where the bot runs: its `.env` is hidden from a sandboxed Claude. */
+    botDir: string;
+    /** Claude's config, which a sandboxed Claude must be able to write. */
+    claudeConfig?: ClaudeConfigPaths;
+  },
 ): string[] {
-  const problems = [["DATA_DIR", config.dataDir], [
-    "CLAUDE_BIN",
-    config.claudeBin,
-  ]].filter(([, path]) => /[\s,]/.test(path)).map(([name, path]) =>
+  // The sandbox reads what it binds and masks, and creates Claude's config
+  // when it is missing (Claude cannot in a read-only HOME).
+  const isSandboxed = config.sandboxMode !== "off";
+  const claudeConfig = isSandboxed && options.claudeConfig
+    ? [options.claudeConfig.dir, options.claudeConfig.file].filter((p) =>
+      p !== undefined
+    )
+    : [];
+  const readable = [
+    config.dataDir,
+    ...claudeConfig,
+    // Projects: the repositories (/get, /diff), and the conversations
+    // Claude recorded (/resume).
+    ...config.projectsDirs,
+    ...(config.claudeConfigDir
+      ? [join(config.claudeConfigDir, "projects")]
+      : []),
+    ...(isSandboxed
+      ? [
+        join(options.botDir, ".env"),
+        ...config.sandboxWritable,
+        ...config.sandboxHide,
+      ]
+      : []),
+  ];
+  const writable = [config.dataDir, ...claudeConfig];
+  const problems = [
+    ["DATA_DIR", config.dataDir],
+    ["CLAUDE_BIN", config.claudeBin],
+    ...readable.slice(1).map((path) => ["a path the bot reads", path]),
+  ].filter(([, path]) => /[\s,]/.test(path)).map(([name, path]) =>
     `${name} must not contain whitespace or commas: "${path}"`
   );
   if (problems.length > 0) throw new ConfigError(problems);
@@ -61,10 +105,16 @@ export function mainRunArgs(
     "--no-prompt",
     ...(options.envFile ? [`--env-file=${options.envFile}`] : []),
     `--allow-net=${[...hosts].join(",")}`,
-    `--allow-read=${config.dataDir}`,
-    `--allow-write=${config.dataDir}`,
+    `--allow-read=${[...new Set(readable)].join(",")}`,
+    `--allow-write=${[...new Set(writable)].join(",")}`,
     `--allow-env=${envNames.join(",")}`,
-    `--allow-run=${[config.claudeBin, ...HELPER_BINARIES].join(",")}`,
+    `--allow-run=${
+      [
+        config.claudeBin,
+        ...HELPER_BINARIES,
+        ...(isSandboxed ? [SANDBOX_BIN] : []),
+      ].join(",")
+    }`,
     mainPath,
     `${CLAUDE_ENV_OPTION}${options.claudeEnvNames.join(",")}`,
   ];
@@ -192,10 +242,21 @@ function main(args: string[]): number {
   const action = mode === undefined ? "start" : "set up";
   try {
     if (mode === undefined) {
+      const loader = loaderProblem(env);
+      if (loader) {
+        console.error(`claude-telegram cannot start: ${loader}`);
+        return 1;
+      }
       const config = parseConfig(env, Deno.cwd());
       console.log(
-        mainRunArgs(config, { claudeEnvNames: claudeEnvNames(env), envFile })
-          .join(" "),
+        mainRunArgs(config, {
+          claudeEnvNames: claudeEnvNames(env),
+          envFile,
+          botDir: Deno.cwd(),
+          claudeConfig: env.HOME || env.CLAUDE_CONFIG_DIR
+            ? claudeConfigPaths(env)
+            : undefined,
+        }).join(" "),
       );
       return 0;
     }

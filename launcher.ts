@@ -3,12 +3,9 @@
 // and (when on) sandbox.
 import type { Clock } from "./clock.ts";
 import type { ProcessTable } from "./process_tree.ts";
+import { type SandboxSpec, sandboxWrapper } from "./sandbox.ts";
 import type { SpawnFn } from "./spawner.ts";
-import {
-  ClaudeProcess,
-  type ClaudeSettings,
-  type CommandWrapper,
-} from "./subprocess.ts";
+import { ClaudeProcess, type ClaudeSettings } from "./subprocess.ts";
 
 /** The part of a ClaudeProcess sessions use; tests pass an in-memory one. */
 export type ClaudeHandle = Pick<
@@ -28,12 +25,17 @@ export type ClaudeHandle = Pick<
 export interface LaunchRequest {
   /** The session's working directory (absolute, stable: resume depends on it). */
   cwd: string;
+  /** Where the session's uploads are (inside or outside `cwd`). */
+  uploadDir: string;
+  /** More folders the session's Claude must write (a worktree's repository). */
+  writable?: readonly string[];
   settings: ClaudeSettings;
   /** The MARKER_ENV value for this process and its tools. */
   marker: string;
-  /** Wraps the command line (the session's sandbox), if any. */
-  wrap?: CommandWrapper;
 }
+
+/** The sandbox every session shares; each adds its own folders (see sandbox.ts). */
+export type SharedSandbox = Omit<SandboxSpec, "workDir" | "uploadDir">;
 
 /**
  * Starts a Claude process for a session.
@@ -41,7 +43,10 @@ export interface LaunchRequest {
  */
 export type LaunchFn = (request: LaunchRequest) => ClaudeHandle;
 
-/** The production LaunchFn: real processes of CLAUDE_BIN with Claude's environment. */
+/**
+ * The production LaunchFn: real processes of CLAUDE_BIN with Claude's
+ * environment, each in its session's sandbox when `sandbox` is given.
+ */
 export function claudeLauncher(options: {
   bin: string;
   /** Claude's whole environment (the marker is added per process). */
@@ -49,11 +54,21 @@ export function claudeLauncher(options: {
   spawn: SpawnFn;
   clock: Clock;
   processes: ProcessTable;
+  sandbox?: SharedSandbox;
   log?: (message: string) => void;
 }): LaunchFn {
+  const { sandbox } = options;
   return (request) =>
     ClaudeProcess.start({
-      ...request,
+      cwd: request.cwd,
+      settings: request.settings,
+      marker: request.marker,
+      wrap: sandbox && sandboxWrapper({
+        ...sandbox,
+        workDir: request.cwd,
+        uploadDir: request.uploadDir,
+        writable: [...sandbox.writable, ...request.writable ?? []],
+      }),
       bin: options.bin,
       env: options.env,
       spawn: options.spawn,

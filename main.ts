@@ -10,7 +10,12 @@ import {
 } from "./config.ts";
 import { describeError } from "./chat_api.ts";
 import { CLAUDE_ENV_OPTION } from "./launch.ts";
+import { InstanceLockedError } from "./instance_lock.ts";
+import { checkEnvironment } from "./preflight.ts";
 import { reapOrphans } from "./reaper.ts";
+import { sleep, systemClock } from "./clock.ts";
+import { SandboxUnavailableError } from "./sandbox.ts";
+import { systemSpawn } from "./spawner.ts";
 
 /** After the grace, shutdown gets this long for persisting and the bot's last calls. */
 const EXIT_MARGIN_MS = 2_000;
@@ -23,7 +28,7 @@ const STARTUP_RETRY_MAX_MS = 60_000;
 const REPEATED_SIGNAL_MS = 1_000;
 
 function log(message: string): void {
-  console.error(`${new Date().toISOString()} ${message}`);
+  console.error(`${new Date(systemClock.now()).toISOString()} ${message}`);
 }
 
 /** Reads exactly the variables the launcher allowed: ours plus those Claude inherits. */
@@ -47,6 +52,9 @@ async function main(): Promise<void> {
     for (const problem of error.problems) log(`Configuration: ${problem}`);
     Deno.exit(1);
   }
+  const problems = await checkEnvironment({ env, spawn: systemSpawn });
+  for (const problem of problems) log(`Cannot start: ${problem}`);
+  if (problems.length > 0) Deno.exit(1);
   // Set below, once the app exists; polling can only stop after that.
   let stopAndExit = (_exitCode: number) => {};
   let app;
@@ -59,11 +67,18 @@ async function main(): Promise<void> {
       onPollingStopped: () => stopAndExit(1),
     });
   } catch (error) {
-    log(
-      `Cannot use DATA_DIR "${config.dataDir}" (it must be a writable directory): ${
-        error instanceof Error ? error.message : error
-      }`,
-    );
+    if (
+      error instanceof InstanceLockedError ||
+      error instanceof SandboxUnavailableError
+    ) {
+      log(error.message);
+    } else {
+      log(
+        `Cannot use DATA_DIR "${config.dataDir}" (it must be a writable directory): ${
+          error instanceof Error ? error.message : error
+        }`,
+      );
+    }
     Deno.exit(1);
   }
 
@@ -83,18 +98,21 @@ async function main(): Promise<void> {
   let stoppingSinceMs: number | undefined;
   stopAndExit = (exitCode: number) => {
     if (stoppingSinceMs !== undefined) return;
-    stoppingSinceMs = performance.now();
+    stoppingSinceMs = systemClock.now();
     log(
       "Shutting down: stopping polling and every Claude process " +
         "(signal again to exit at once)",
     );
-    const deadline = setTimeout(() => {
-      log("Shutdown took too long: exiting");
-      Deno.exit(1);
-    }, config.shutdownGraceMs + EXIT_MARGIN_MS);
+    const cancelDeadline = systemClock.after(
+      config.shutdownGraceMs + EXIT_MARGIN_MS,
+      () => {
+        log("Shutdown took too long: exiting");
+        Deno.exit(1);
+      },
+    );
     app.stop().then(() => app.outbox.idle()).then(
       () => {
-        clearTimeout(deadline);
+        cancelDeadline();
         log("Stopped cleanly");
         Deno.exit(exitCode);
       },
@@ -106,7 +124,7 @@ async function main(): Promise<void> {
   };
   const onSignal = () => {
     if (stoppingSinceMs !== undefined) {
-      if (performance.now() - stoppingSinceMs < REPEATED_SIGNAL_MS) return;
+      if (systemClock.now() - stoppingSinceMs < REPEATED_SIGNAL_MS) return;
       log("Second signal: exiting at once");
       Deno.exit(130);
     }
@@ -136,7 +154,7 @@ async function main(): Promise<void> {
           delayMs / 1000
         } s`,
       );
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      await sleep(systemClock, delayMs);
     }
   }
   log(`Bot @${app.bot.botInfo.username} is polling`);

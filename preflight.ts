@@ -25,6 +25,19 @@ export function loaderVariables(
   ).sort();
 }
 
+/** The one-line problem that loader variables cause, or undefined when none is set. */
+export function loaderProblem(
+  env: Record<string, string | undefined>,
+): string | undefined {
+  const loader = loaderVariables(env);
+  if (loader.length === 0) return undefined;
+  return `${loader.join(" and ")} ${loader.length === 1 ? "is" : "are"} set ` +
+    "in the bot's environment: Deno's scoped --allow-run then refuses to " +
+    "start any program (Claude, ps, kill). Unset " +
+    `${loader.length === 1 ? "it" : "them"} for the bot (its shell, ` +
+    "systemd unit or .env)";
+}
+
 /**
  * Checks that the bot can spawn its helpers and read processes the way the
  * reaper and the stop path need. Returns one line per problem, naming its
@@ -34,17 +47,9 @@ export function loaderVariables(
 export async function checkEnvironment(
   options: { env: Record<string, string | undefined>; spawn: SpawnFn },
 ): Promise<string[]> {
-  const loader = loaderVariables(options.env);
-  if (loader.length > 0) {
-    // Every probe below would fail for this same reason.
-    return [
-      `${loader.join(" and ")} ${loader.length === 1 ? "is" : "are"} set in ` +
-      "the bot's environment: Deno's scoped --allow-run then refuses to " +
-      "start any program (Claude, ps, kill). Unset " +
-      `${loader.length === 1 ? "it" : "them"} for the bot (its shell, ` +
-      "systemd unit or .env)",
-    ];
-  }
+  const loader = loaderProblem(options.env);
+  // Every probe below would fail for this same reason.
+  if (loader) return [loader];
   const problems = [
     await checkPs(options.spawn),
     await checkKill(options.spawn),

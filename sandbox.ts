@@ -195,6 +195,11 @@ export function sandboxCommand(
     return info.kind === "missing" ? undefined : info;
   };
   const args = [...namespaceArgs(), ...baseMountArgs()];
+  // The program stays reachable when it lives under the private /tmp.
+  const bin = isAbsolute(command.bin) ? real(command.bin) : undefined;
+  if (bin && isInside(bin.realPath, "/tmp")) {
+    args.push("--ro-bind", bin.realPath, bin.realPath);
+  }
   const sessionPaths = [spec.workDir, spec.uploadDir];
   const writable = unique([
     spec.claudeConfig.dir,

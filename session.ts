@@ -233,13 +233,11 @@ export class Session {
         contextWindow,
       });
     }
+    if (!state.process.handle.isAlive) return this.#afterDeath(state.process);
     this.#state = { kind: "live", process: state.process };
     // A consumer that gave up mid-turn leaves Claude working: stop it, so its
     // output cannot run into the next turn.
-    const isAbandoned = isDelivered && outcome.kind === "cancelled";
-    if (!state.process.handle.isAlive || isAbandoned) {
-      return this.#stopProcess();
-    }
+    if (isDelivered && outcome.kind === "cancelled") return this.#stopProcess();
     this.#timer.start();
     return this.#saveQuietly();
   }
@@ -322,6 +320,12 @@ export class Session {
     if (!process) return;
     await process.stop(this.#deps.graceMs);
     await this.#becomeSuspended();
+  }
+
+  /** Under the lock: Claude died in a turn; suspended at once, then its tools stopped. */
+  async #afterDeath(process: SessionProcess): Promise<void> {
+    await this.#becomeSuspended();
+    await process.stop(this.#deps.graceMs);
   }
 
   #becomeSuspended(): Promise<void> {

@@ -4,7 +4,8 @@
 import type { Clock } from "./clock.ts";
 import type { ClaudeHandle, LaunchFn } from "./launcher.ts";
 import { type ClaudeDefaults, claudeSettings } from "./session_settings.ts";
-import type { SessionRecord, SessionStore } from "./store.ts";
+import { join } from "node:path";
+import { type SessionRecord, type SessionStore, uploadDirOf } from "./store.ts";
 import type { ClaudeEvent } from "./stream_json.ts";
 import { ClaudeExitedError } from "./subprocess.ts";
 import { TurnAttempt, turnContent, type TurnInput } from "./turn.ts";
@@ -57,6 +58,11 @@ export class SessionProcess {
     await options.store.ensureWorkDir(record);
     const handle = options.launch({
       cwd: record.workDir,
+      uploadDir: uploadDirOf(record),
+      // A worktree's commits land in its repository's .git.
+      writable: record.branch && record.repoPath
+        ? [join(record.repoPath, ".git")]
+        : [],
       settings: claudeSettings(record, options.claudeDefaults),
       marker: options.marker,
     });

@@ -172,8 +172,9 @@ export class ClaudeProcess {
    */
   static start(options: ClaudeProcessOptions): ClaudeProcess {
     const command = { bin: options.bin, args: claudeArgs(options.settings) };
-    const { bin, args } = options.wrap?.(command) ?? command;
     try {
+      // Inside the try: a sandbox that cannot be set up is a failed start.
+      const { bin, args } = options.wrap?.(command) ?? command;
       const child = options.spawn(bin, {
         args,
         cwd: options.cwd,

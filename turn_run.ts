@@ -47,30 +47,45 @@ export async function* runTurn(
   input: TurnInput,
 ): TurnUpdates {
   let outcome: TurnOutcome = { kind: "cancelled" };
+  let endTurn: (() => Promise<void>) | undefined;
   try {
     await ticket.turnComes;
     for (let attempt = 0; attempt < 2; attempt++) {
-      const result = yield* runAttempt(steps, ticket, input);
-      if (result.kind !== "stale_resume") {
-        outcome = result;
+      const attempted = yield* runAttempt(steps, ticket, input);
+      if (attempted.outcome.kind !== "stale_resume") {
+        outcome = attempted.outcome;
+        endTurn = attempted.end;
         break;
       }
+      await attempted.end?.();
       await steps.forgetConversation();
       yield { type: "history_lost" };
     }
+    // The chat hears the end first: the answer need not wait for the
+    // session's transition and its record write, and once the session shows
+    // idle its reply already knows. The next turn still waits for both.
+    yield { type: "done", outcome };
   } finally {
+    await endTurn?.();
     ticket.end();
   }
-  yield { type: "done", outcome };
 }
 
+/**
+ * One try: begin, hand Claude the message, relay the turn. A turn that ran to
+ * its end is returned with its `end` step for the caller to take after
+ * telling the chat; one given up midway is ended here.
+ */
 async function* runAttempt(
   steps: TurnSteps,
   ticket: Ticket,
   input: TurnInput,
-): AsyncGenerator<TurnUpdate, AttemptOutcome> {
+): AsyncGenerator<
+  TurnUpdate,
+  { outcome: AttemptOutcome; end?: () => Promise<void> }
+> {
   const begun = await steps.begin(ticket);
-  if (!("turn" in begun)) return begun;
+  if (!("turn" in begun)) return { outcome: begun };
   const { turn, process, idleMs } = begun;
   let outcome: AttemptOutcome | undefined;
   let isDelivered = false;
@@ -83,9 +98,15 @@ async function* runAttempt(
     await process.deliver(input);
     outcome = yield* relay(steps, turn);
   } finally {
-    await steps.end(turn, outcome ?? { kind: "cancelled" }, isDelivered);
+    if (outcome === undefined) {
+      await steps.end(turn, { kind: "cancelled" }, isDelivered);
+    }
   }
-  return outcome;
+  const finalOutcome = outcome;
+  return {
+    outcome: finalOutcome,
+    end: () => steps.end(turn, finalOutcome, isDelivered),
+  };
 }
 
 /** Passes the turn's updates on; `init` (the conversation id) stays with the session. */

@@ -55,6 +55,8 @@ export class BotProcess implements AsyncDisposable {
       ALLOWED_USER_IDS: options.allowedUserIds.join(","),
       CLAUDE_BIN: options.claudeBin,
       DATA_DIR: options.dataDir,
+      // As the tests: the fake claude writes outside its working dir.
+      CLAUDE_SANDBOX: "off",
       SHUTDOWN_GRACE_SECONDS: "2",
       ...options.env,
     };
@@ -69,6 +71,7 @@ export class BotProcess implements AsyncDisposable {
     if (denoDir) env.DENO_DIR = denoDir;
     const args = mainRunArgs(parseConfig(env, Deno.cwd()), {
       claudeEnvNames: claudeEnvNames(env),
+      botDir: Deno.cwd(),
     });
     const spawnedAt = epochMs();
     const child = new Deno.Command(Deno.execPath(), {

@@ -63,6 +63,8 @@ export class InProcessBot implements AsyncDisposable {
       ALLOWED_USER_IDS: String(OWNER_ID),
       CLAUDE_BIN: await createFakeClaudeBin(dir),
       DATA_DIR: join(dir, "data"),
+      // As the tests: the fake claude writes outside its working dir.
+      CLAUDE_SANDBOX: "off",
       SHUTDOWN_GRACE_SECONDS: "2",
       ...options.env,
     }, dir);

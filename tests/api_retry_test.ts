@@ -1,8 +1,8 @@
-// Tests retryTransformer against scripted Bot API outcomes in virtual time.
+// Tests retryPolicy (installed as a grammY transformer) against scripted Bot API outcomes in virtual time.
 
 import assert from "node:assert/strict";
 import { type ApiCallFn, HttpError, type Transformer } from "grammy";
-import { retryTransformer } from "../api_retry.ts";
+import { type RetryOptions, retryPolicy } from "../api_retry.ts";
 import { withDeadline } from "./fakes/wait.ts";
 
 const TOKEN = "123456:SECRET-token";
@@ -33,6 +33,21 @@ function scriptedPrev(...outcomes: ScriptedOutcome[]) {
       : Promise.resolve(outcome);
   }) as ApiCallFn;
   return { prev, methods };
+}
+
+/**
+ * The policy installed as app.ts installs it: a grammY transformer whose
+ * network failures are grammY's HttpError.
+ */
+function retryTransformer(
+  options: Omit<RetryOptions, "isNetworkError">,
+): Transformer {
+  const retry = retryPolicy({
+    ...options,
+    isNetworkError: (error) => error instanceof HttpError,
+  });
+  return (prev, method, payload, signal) =>
+    retry(method, () => prev(method, payload, signal), signal);
 }
 
 /** A sleep that records each wait and moves virtual time past it at once. */
@@ -74,7 +89,7 @@ const BAD_GATEWAY = {
 } as const;
 const PAYLOAD = { chat_id: 42, text: "hello" };
 
-Deno.test("retryTransformer() waits exactly retry_after on 429, then succeeds", async () => {
+Deno.test("retryPolicy() waits exactly retry_after on 429, then succeeds", async () => {
   const time = virtualTime();
   const { prev, methods } = scriptedPrev({
     ok: false,
@@ -94,7 +109,7 @@ Deno.test("retryTransformer() waits exactly retry_after on 429, then succeeds", 
   assert.deepEqual(methods, ["sendMessage", "sendMessage"]);
 });
 
-Deno.test("retryTransformer() backs off 1 s, 2 s after network errors", async () => {
+Deno.test("retryPolicy() backs off 1 s, 2 s after network errors", async () => {
   const time = virtualTime();
   const { prev, methods } = scriptedPrev(networkError(), networkError(), OK);
 
@@ -109,7 +124,7 @@ Deno.test("retryTransformer() backs off 1 s, 2 s after network errors", async ()
   assert.equal(methods.length, 3);
 });
 
-Deno.test("retryTransformer() retries 5xx with backoff capped at maxBackoffMs", async () => {
+Deno.test("retryPolicy() retries 5xx with backoff capped at maxBackoffMs", async () => {
   const time = virtualTime();
   const { prev } = scriptedPrev(
     BAD_GATEWAY,
@@ -129,7 +144,7 @@ Deno.test("retryTransformer() retries 5xx with backoff capped at maxBackoffMs", 
   assert.deepEqual(time.waitsMs, [1000, 2000, 3000, 3000, 3000]);
 });
 
-Deno.test("retryTransformer() returns other 4xx untouched", async (t) => {
+Deno.test("retryPolicy() returns other 4xx untouched", async (t) => {
   for (
     const failure of [
       {
@@ -161,7 +176,7 @@ Deno.test("retryTransformer() returns other 4xx untouched", async (t) => {
   }
 });
 
-Deno.test("retryTransformer() gives up once the next backoff would pass giveUpAfterMs", async (t) => {
+Deno.test("retryPolicy() gives up once the next backoff would pass giveUpAfterMs", async (t) => {
   await t.step("network errors: throws the last HttpError", async () => {
     const time = virtualTime();
     const last = networkError();
@@ -201,7 +216,7 @@ Deno.test("retryTransformer() gives up once the next backoff would pass giveUpAf
   });
 });
 
-Deno.test("retryTransformer() rejects promptly when the signal aborts during a wait", async () => {
+Deno.test("retryPolicy() rejects promptly when the signal aborts during a wait", async () => {
   const controller = new AbortController();
   const { promise: waiting, resolve: onWaiting } = Promise.withResolvers<
     void
@@ -231,7 +246,7 @@ Deno.test("retryTransformer() rejects promptly when the signal aborts during a w
   assert.equal(methods.length, 1);
 });
 
-Deno.test("retryTransformer() does not retry a call its signal aborted", async () => {
+Deno.test("retryPolicy() does not retry a call its signal aborted", async () => {
   const controller = new AbortController();
   controller.abort();
   const time = virtualTime();
@@ -252,7 +267,7 @@ Deno.test("retryTransformer() does not retry a call its signal aborted", async (
   assert.equal(methods.length, 1);
 });
 
-Deno.test("retryTransformer() rethrows errors other than HttpError", async () => {
+Deno.test("retryPolicy() rethrows errors other than HttpError", async () => {
   const time = virtualTime();
   const bug = new TypeError("Cannot read properties of undefined");
   const { prev, methods } = scriptedPrev(bug);
@@ -265,7 +280,7 @@ Deno.test("retryTransformer() rethrows errors other than HttpError", async () =>
   assert.equal(methods.length, 1);
 });
 
-Deno.test("retryTransformer() passes getUpdates through untouched", async (t) => {
+Deno.test("retryPolicy() passes getUpdates through untouched", async (t) => {
   await t.step("5xx is returned", async () => {
     const time = virtualTime();
     const { prev, methods } = scriptedPrev(BAD_GATEWAY);
@@ -295,7 +310,7 @@ Deno.test("retryTransformer() passes getUpdates through untouched", async (t) =>
   });
 });
 
-Deno.test("retryTransformer() logs method and codes but never the token", async () => {
+Deno.test("retryPolicy() logs method and codes but never the token", async () => {
   const time = virtualTime();
   const { prev } = scriptedPrev(
     networkError(),

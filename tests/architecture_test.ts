@@ -21,8 +21,6 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   "app.ts": "edge",
   "commands.ts": "edge",
   "chat_api.ts": "edge",
-  "access_control.ts": "edge",
-  "api_retry.ts": "edge",
   "launch.ts": "edge",
   // The set-up wizard: terminal, Bot API over fetch, .env.
   "setup.ts": "edge",
@@ -34,8 +32,6 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   "intake.ts": "chat",
   "reply.ts": "chat",
   "live_view.ts": "chat",
-  "chat_port.ts": "chat",
-  "draft.ts": "chat",
   "outbox.ts": "chat",
   "pacing.ts": "chat",
   "render.ts": "chat",
@@ -46,7 +42,14 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   "error_text.ts": "chat",
   "chat_commands.ts": "chat",
   "tool_lines.ts": "chat",
-  "session_reports.ts": "chat",
+  "reports.ts": "chat",
+  "access_control.ts": "chat",
+  "chat_port.ts": "chat",
+  "draft.ts": "chat",
+  "project_commands.ts": "chat",
+  "command_reply.ts": "chat",
+  "project_diff.ts": "chat",
+  "project_open.ts": "chat",
   "reply_context.ts": "chat",
   "voice.ts": "chat",
   "inbox.ts": "chat",
@@ -57,6 +60,8 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   "turn_queue.ts": "sessions",
   "turn_run.ts": "sessions",
   "spending.ts": "sessions",
+  "session_view.ts": "sessions",
+  "active_sessions.ts": "sessions",
   "session_errors.ts": "sessions",
   "session_settings.ts": "sessions",
   "turn.ts": "sessions",
@@ -90,6 +95,7 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   "format.ts": "base",
   "line_stream.ts": "base",
   "transcribe.ts": "base",
+  "api_retry.ts": "base",
 };
 
 /** The Telegram edge: the only modules that may import grammY, and why. */
@@ -101,32 +107,13 @@ const GRAMMY_EDGE: ReadonlyMap<string, string> = new Map([
 ]);
 
 /**
- * TODO(#10): modules outside the edge that import grammY today. The lead
- * empties this list as the restructure moves each behind the edge.
+ * Modules outside the edge allowed to import grammY for a stated reason:
+ * none. An entry must name its way out, and fails once it is unused.
  */
-const TEMPORARY_GRAMMY: ReadonlyMap<string, string> = new Map([
-  [
-    "access_control.ts",
-    "TODO(#10): grammY middleware; commands.ts can adapt a plain check",
-  ],
-  [
-    "api_retry.ts",
-    "TODO(#10): a grammY Transformer; app.ts can adapt a plain retry policy",
-  ],
-]);
+const TEMPORARY_GRAMMY: ReadonlyMap<string, string> = new Map([]);
 
-/**
- * TODO(#10): imports that break the layer or Telegram rule today, with the
- * way out. The lead empties this list.
- */
-const TEMPORARY_IMPORTS: readonly Allowance[] = [
-  {
-    from: "session_reports.ts",
-    to: "render.ts",
-    reason:
-      "TODO(#10): chat HTML under a session_* name; rename it to a chat-side name",
-  },
-];
+/** Imports allowed to break the layer or Telegram rule, each with its way out: none. */
+const TEMPORARY_IMPORTS: readonly Allowance[] = [];
 
 /** Session, turn, process and store code by name, whatever its layer. */
 const CORE_NAME = /^(sessions?|session_\w+|turn|subprocess|store)\.ts$/;
@@ -149,29 +136,8 @@ const RESTRICTED_CALLS: readonly RestrictedCall[] = [
   },
 ];
 
-/** TODO(#10): the calls that remain outside clock.ts and spawner.ts today. */
-const TEMPORARY_CALLS: readonly CallExemption[] = [
-  {
-    file: "main.ts",
-    call: "new Date()",
-    reason: "TODO(#10): log line timestamps; use systemClock",
-  },
-  {
-    file: "main.ts",
-    call: "performance.now(",
-    reason: "TODO(#10): repeated-signal window at shutdown; use systemClock",
-  },
-  {
-    file: "main.ts",
-    call: "setTimeout(",
-    reason: "TODO(#10): shutdown deadline and retry delay; use systemClock",
-  },
-  {
-    file: "store.ts",
-    call: "Date.now(",
-    reason: "TODO(#10): archive and quarantine file stamps; take a Clock",
-  },
-];
+/** Calls allowed outside clock.ts and spawner.ts, each with its reason: none. */
+const TEMPORARY_CALLS: readonly CallExemption[] = [];
 
 // ---------------------------------------------------------------------------
 // The checker: pure functions from sources and graphs to violations.

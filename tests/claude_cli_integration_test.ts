@@ -8,10 +8,12 @@ import { join, resolve } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { systemClock } from "../clock.ts";
 import { systemSpawn } from "../spawner.ts";
+import { detectSandbox, sandboxWrapper } from "../sandbox.ts";
 import {
   type ClaudeExit,
   ClaudeProcess,
   type ClaudeSettings,
+  type CommandWrapper,
 } from "../subprocess.ts";
 import type { ClaudeEvent } from "../stream_json.ts";
 import { listClaudeSessions } from "../claude_history.ts";
@@ -116,7 +118,11 @@ class ClaudeUnderTest implements AsyncDisposable {
   readonly #onChange = new Set<() => void>();
   #exit: ClaudeExit | undefined;
 
-  constructor(sandbox: Sandbox, settings: ClaudeSettings) {
+  constructor(
+    sandbox: Sandbox,
+    settings: ClaudeSettings,
+    options: { wrap?: CommandWrapper } = {},
+  ) {
     this.process = ClaudeProcess.start({
       bin: CLAUDE_BIN,
       cwd: sandbox.cwd,
@@ -126,6 +132,7 @@ class ClaudeUnderTest implements AsyncDisposable {
       spawn: systemSpawn,
       clock: systemClock,
       processes,
+      wrap: options.wrap,
     });
     this.#read();
     this.process.exited.then((exit) => {
@@ -388,6 +395,56 @@ integrationTest(
     ]);
   },
 );
+
+const sandboxStatus = await detectSandbox("auto", { spawn: systemSpawn });
+
+Deno.test({
+  name:
+    "the real CLI answers inside the sandbox, and a new sandboxed process resumes the conversation",
+  ignore: !isClaudeInstalled || !sandboxStatus.isActive,
+  fn: async () => {
+    await using sandbox = Sandbox.create();
+    const dataDir = join(sandbox.cwd, "..", "data");
+    await Deno.mkdir(join(dataDir, "state"), { recursive: true });
+    const wrap = sandboxWrapper({
+      workDir: sandbox.cwd,
+      uploadDir: join(sandbox.cwd, "inbox"),
+      claudeConfig: {
+        dir: join(sandbox.home, ".claude"),
+        file: join(sandbox.home, ".claude.json"),
+      },
+      dataDir,
+      botDir: join(sandbox.cwd, ".."),
+      writable: [],
+      hide: [],
+    });
+    let sessionId: string;
+    {
+      await using first = new ClaudeUnderTest(sandbox, {}, { wrap });
+      const turn = await first.turn("remember the word quince");
+      assert.equal(turn.result.subtype, "success");
+      assert.equal(
+        turn.deltaText,
+        "Hello from fake API: remember the word quince",
+      );
+      sessionId = turn.result.sessionId ?? assert.fail("result has no id");
+      await delay(SESSION_FLUSH_WAIT_MS);
+      const exit = await first.process.stop({ graceMs: STOP_GRACE_MS });
+      assert.equal(exit.code, 0, "stdin EOF ends the sandboxed CLI cleanly");
+    }
+    await using resumed = new ClaudeUnderTest(sandbox, {
+      resumeSessionId: sessionId,
+    }, { wrap });
+    const next = await resumed.turn("which word?");
+    assert.equal(next.result.sessionId, sessionId);
+    assert.deepEqual(userPrompts(sandbox.api.requests.at(-1)), [
+      "remember the word quince",
+      "which word?",
+    ]);
+    await resumed.process.stop({ graceMs: STOP_GRACE_MS });
+    assert.deepEqual(await processes.findMarked(sandbox.marker), []);
+  },
+});
 
 integrationTest(
   "ClaudeProcess with a stale resumeSessionId fails the turn and exits 1",

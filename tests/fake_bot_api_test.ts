@@ -343,23 +343,27 @@ Deno.test("FakeBotApi getFile serves uploaded files for download", async (t) => 
     });
   });
 
-  await t.step("the bot's own uploads are recorded as text", async () => {
-    const bytes = new TextEncoder().encode("report body");
-    await bot.api.sendDocument(
-      USER_CHAT_ID,
-      new InputFile(bytes, "report.txt"),
-      {
-        caption: "<b>Report</b>",
-        parse_mode: "HTML",
-      },
-    );
-    const sent = api.messages().at(-1);
-    assert.deepEqual(sent?.document, {
-      file_name: "report.txt",
-      content: "report body",
-    });
-    assert.equal(sent?.text, "Report");
-  });
+  await t.step(
+    "the bot's own uploads are recorded as text and bytes",
+    async () => {
+      const bytes = new TextEncoder().encode("report body");
+      await bot.api.sendDocument(
+        USER_CHAT_ID,
+        new InputFile(bytes, "report.txt"),
+        {
+          caption: "<b>Report</b>",
+          parse_mode: "HTML",
+        },
+      );
+      const sent = api.messages().at(-1);
+      assert.deepEqual(sent?.document, {
+        file_name: "report.txt",
+        content: "report body",
+        bytes,
+      });
+      assert.equal(sent?.text, "Report");
+    },
+  );
 });
 
 Deno.test("FakeBotApi getUpdates offset confirms earlier updates", async (t) => {

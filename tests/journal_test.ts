@@ -6,6 +6,7 @@ import { systemClock } from "../clock.ts";
 import { InboundJournal } from "../journal.ts";
 import { ManualClock } from "./fakes/manual_clock.ts";
 import { BotHarness, OWNER_ID } from "./fakes/bot_harness.ts";
+import { readJournal } from "./fakes/journal_files.ts";
 
 const CHAT = String(OWNER_ID);
 
@@ -242,27 +243,28 @@ Deno.test("/retry re-sends the chat's latest interrupted message", async () => {
     "sent again once",
   );
   // The entry is marked done just after the answer is shown.
-  const journal = await bot.until(async () => {
-    const journal = new InboundJournal({
-      dataDir: bot.dataDir,
-      clock: systemClock,
-    });
-    await journal.load();
-    return journal.list("done").some((e) => e.id === 201) && journal;
+  const entries = await bot.until(async () => {
+    const entries = await readJournal(bot.dataDir);
+    return entries.some((e) => e.id === 201 && e.state === "done") &&
+      entries;
   }, "the retried message to be marked done");
-  assert.deepEqual(journal.list("interrupted"), [], "no longer offered");
+  assert.deepEqual(
+    entries.filter((e) => e.state === "interrupted"),
+    [],
+    "no longer offered",
+  );
 });
 
 Deno.test("a message is journaled before its update is confirmed and marked done after", async () => {
   await using bot = await BotHarness.start();
   await bot.ask("journal me", /echo: journal me/);
   await bot.idle();
-  const journal = new InboundJournal({
-    dataDir: bot.dataDir,
-    clock: systemClock,
-  });
-  await journal.load();
-  const done = journal.list("done");
+  const done = await bot.until(async () => {
+    const done = (await readJournal(bot.dataDir)).filter((e) =>
+      e.state === "done"
+    );
+    return done.length > 0 && done;
+  }, "the message to be marked done");
   assert.equal(done.length, 1);
   assert.deepEqual(done[0].input, { kind: "text", text: "journal me" });
 });
@@ -275,13 +277,12 @@ Deno.test("a graceful restart keeps messages cut short: queued ones run after it
     "the slow turn to start",
   );
   bot.api.sendText("waiting behind it");
-  await bot.until(() => {
-    const journal = new InboundJournal({
-      dataDir: bot.dataDir,
-      clock: systemClock,
-    });
-    return journal.load().then(() => journal.list("queued").length === 1);
-  }, "the second message to be journaled");
+  await bot.until(
+    async () =>
+      (await readJournal(bot.dataDir)).filter((e) => e.state === "queued")
+        .length === 1,
+    "the second message to be journaled",
+  );
   await bot.restart();
   await bot.waitForMessage(/echo: waiting behind it/);
   await bot.waitForMessage(

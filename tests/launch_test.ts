@@ -100,9 +100,13 @@ Deno.test("mainRunArgs() scopes every permission and never grants all", () => {
     TELEGRAM_API_ROOT: "http://127.0.0.1:8081",
     DATA_DIR: "/srv/bot/data",
     CLAUDE_BIN: "/opt/claude/bin/claude",
+    CLAUDE_SANDBOX: "off",
   }, "/srv/bot");
 
-  const args = mainRunArgs(config, { claudeEnvNames: ["HOME", "PATH"] });
+  const args = mainRunArgs(config, {
+    claudeEnvNames: ["HOME", "PATH"],
+    botDir: "/srv/bot",
+  });
 
   assert.ok(!args.includes("-A") && !args.includes("--allow-all"));
   for (const arg of args.filter((a) => a.startsWith("--allow-"))) {
@@ -123,7 +127,7 @@ Deno.test("mainRunArgs() scopes every permission and never grants all", () => {
   assert.equal(flagValue(args, "--allow-write"), "/srv/bot/data");
   assert.equal(
     flagValue(args, "--allow-run"),
-    "/opt/claude/bin/claude,ps,kill",
+    "/opt/claude/bin/claude,ps,kill,git",
   );
   assert.deepEqual(
     flagValue(args, "--allow-env")?.split(","),
@@ -134,6 +138,103 @@ Deno.test("mainRunArgs() scopes every permission and never grants all", () => {
     `${CLAUDE_ENV_OPTION}HOME,PATH`,
   ]);
   assert.ok(!args.some((arg) => arg.startsWith("--env-file")));
+});
+
+Deno.test("mainRunArgs() lets a sandboxed Claude's wrapper run bwrap, read what it masks and create Claude's config", () => {
+  const config = parseConfig({
+    ...MINIMAL,
+    DATA_DIR: "/srv/bot/data",
+    CLAUDE_SANDBOX_HIDE: "/etc/bot.env",
+    CLAUDE_SANDBOX_WRITABLE: "/home/u/.cache",
+  }, "/srv/bot");
+  const args = mainRunArgs(config, {
+    claudeEnvNames: [],
+    botDir: "/srv/bot",
+    claudeConfig: { dir: "/home/u/.claude", file: "/home/u/.claude.json" },
+  });
+  assert.equal(flagValue(args, "--allow-run"), "claude,ps,kill,git,bwrap");
+  assert.deepEqual(flagValue(args, "--allow-read")?.split(","), [
+    "/srv/bot/data",
+    "/home/u/.claude",
+    "/home/u/.claude.json",
+    "/srv/bot/.env",
+    "/home/u/.cache",
+    "/etc/bot.env",
+  ]);
+  assert.deepEqual(flagValue(args, "--allow-write")?.split(","), [
+    "/srv/bot/data",
+    "/home/u/.claude",
+    "/home/u/.claude.json",
+  ]);
+});
+
+Deno.test("mainRunArgs() lets the bot read PROJECTS_DIRS and Claude's recorded conversations, and run git", () => {
+  const config = parseConfig({
+    ...MINIMAL,
+    DATA_DIR: "/srv/bot/data",
+    PROJECTS_DIRS: "/home/u/code, /srv/repos/api",
+    CLAUDE_CONFIG_DIR: "/home/u/.claude-alt",
+    CLAUDE_SANDBOX: "off",
+  }, "/srv/bot");
+
+  const args = mainRunArgs(config, { claudeEnvNames: [], botDir: "/srv/bot" });
+
+  assert.deepEqual(flagValue(args, "--allow-read")?.split(","), [
+    "/srv/bot/data",
+    "/home/u/code",
+    "/srv/repos/api",
+    "/home/u/.claude-alt/projects",
+  ]);
+  assert.equal(flagValue(args, "--allow-write"), "/srv/bot/data");
+  assert.ok(flagValue(args, "--allow-run")?.split(",").includes("git"));
+
+  const withHome = parseConfig({
+    ...MINIMAL,
+    DATA_DIR: "/srv/bot/data",
+    HOME: "/home/u",
+    CLAUDE_SANDBOX: "off",
+  }, "/srv/bot");
+  assert.deepEqual(
+    flagValue(
+      mainRunArgs(withHome, { claudeEnvNames: [], botDir: "/srv/bot" }),
+      "--allow-read",
+    )?.split(","),
+    ["/srv/bot/data", "/home/u/.claude/projects"],
+    "without CLAUDE_CONFIG_DIR, Claude records under ~/.claude",
+  );
+});
+
+Deno.test("mainRunArgs() refuses a PROJECTS_DIRS folder the flags would split", () => {
+  const config = parseConfig({
+    ...MINIMAL,
+    PROJECTS_DIRS: "/home/u/my code",
+    CLAUDE_SANDBOX: "off",
+  }, "/srv/bot");
+  assert.throws(
+    () => mainRunArgs(config, { claudeEnvNames: [], botDir: "/srv/bot" }),
+    (error: unknown) =>
+      error instanceof ConfigError &&
+      error.problems.some((p) => p.includes('"/home/u/my code"')),
+  );
+});
+
+Deno.test("the launcher refuses to start, in one line, when LD_LIBRARY_PATH would stop every spawn", async () => {
+  const cwd = await Deno.makeTempDir({ prefix: "ct-launch-" });
+  try {
+    const result = await runLauncher(
+      await launcherEnv({ ...MINIMAL, LD_LIBRARY_PATH: "/opt/lib" }),
+      cwd,
+    );
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      /LD_LIBRARY_PATH is set in the bot's environment/,
+    );
+    assert.equal(result.stderr.trim().split("\n").length, 1, "one line");
+    assert.equal(result.stdout, "");
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+  }
 });
 
 Deno.test("mainRunArgs() allows exactly the Bot API host and port", async (t) => {
@@ -149,7 +250,10 @@ Deno.test("mainRunArgs() allows exactly the Bot API host and port", async (t) =>
         { ...MINIMAL, TELEGRAM_API_ROOT: apiRoot },
         "/srv/bot",
       );
-      const args = mainRunArgs(config, { claudeEnvNames: [] });
+      const args = mainRunArgs(config, {
+        claudeEnvNames: [],
+        botDir: "/srv/bot",
+      });
       assert.equal(flagValue(args, "--allow-net"), expected);
     });
   }
@@ -185,7 +289,10 @@ Deno.test("mainRunArgs() adds the transcription host to --allow-net only when it
   ) {
     await t.step(JSON.stringify(env), () => {
       const config = parseConfig({ ...MINIMAL, ...env }, "/srv/bot");
-      const args = mainRunArgs(config, { claudeEnvNames: [] });
+      const args = mainRunArgs(config, {
+        claudeEnvNames: [],
+        botDir: "/srv/bot",
+      });
       assert.equal(flagValue(args, "--allow-net"), expected);
     });
   }
@@ -287,7 +394,11 @@ Deno.test("setupRunArgs() refuses what the flags cannot carry", () => {
 Deno.test("mainRunArgs() passes an env file to main.ts", () => {
   const config = parseConfig(MINIMAL, "/srv/bot");
 
-  const args = mainRunArgs(config, { claudeEnvNames: [], envFile: ".env" });
+  const args = mainRunArgs(config, {
+    claudeEnvNames: [],
+    envFile: ".env",
+    botDir: "/srv/bot",
+  });
 
   assert.ok(args.indexOf("--env-file=.env") < args.indexOf(MAIN_PATH));
 });
@@ -305,7 +416,11 @@ Deno.test("mainRunArgs() refuses a DATA_DIR or CLAUDE_BIN the flags would split"
     await t.step(`${name} ${JSON.stringify(value)}`, () => {
       const config = parseConfig({ ...MINIMAL, [name]: value }, "/srv/bot");
       assert.throws(
-        () => mainRunArgs(config, { claudeEnvNames: [] }),
+        () =>
+          mainRunArgs(config, {
+            claudeEnvNames: [],
+            botDir: "/srv/bot",
+          }),
         (error) =>
           error instanceof ConfigError && error.problems.length === 1 &&
           error.problems[0].startsWith(`${name} must not contain whitespace`),
@@ -359,9 +474,19 @@ Deno.test("launch.ts prints main.ts's arguments for the configuration it is give
     assert.equal(code, 0, stderr);
     const expected = mainRunArgs(parseConfig(env, cwd), {
       claudeEnvNames: claudeEnvNames(env),
+      botDir: cwd,
+      claudeConfig: {
+        dir: "/home/bot/.claude",
+        file: "/home/bot/.claude.json",
+      },
     });
     assert.equal(stdout.trim(), expected.join(" "));
-    assert.equal(flagValue(expected, "--allow-write"), join(cwd, "state"));
+    // The sandbox (CLAUDE_SANDBOX=auto) may create Claude's config.
+    assert.deepEqual(flagValue(expected, "--allow-write")?.split(","), [
+      join(cwd, "state"),
+      "/home/bot/.claude",
+      "/home/bot/.claude.json",
+    ]);
     assert.equal(
       expected.at(-1),
       `${CLAUDE_ENV_OPTION}ANTHROPIC_API_KEY,DENO_DIR,HOME,NO_COLOR,PATH`,
@@ -514,6 +639,7 @@ Deno.test("main.ts's flags allow DATA_DIR, the API, ps and its own variables, an
     };
     const args = mainRunArgs(parseConfig(env, dir), {
       claudeEnvNames: claudeEnvNames(env),
+      botDir: dir,
     });
     const flags = args.slice(0, args.indexOf(MAIN_PATH));
 
@@ -556,6 +682,89 @@ Deno.test("main.ts's flags allow DATA_DIR, the API, ps and its own variables, an
     assert.deepEqual([...Deno.readDirSync(outsideDir)], []);
   } finally {
     await api.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Tries what the project commands need, and their neighbours; prints name → "ok" or the error's name. */
+const PROJECTS_PROBE_SCRIPT = `
+const [projectsDir, outsideDir, configDir] = Deno.args;
+async function attempt(action) {
+  try {
+    await action();
+    return "ok";
+  } catch (error) {
+    return error.name;
+  }
+}
+const results = {
+  readProject: await attempt(() => Deno.readTextFile(projectsDir + "/api/README.md")),
+  writeProject: await attempt(() => Deno.writeTextFile(projectsDir + "/api/x", "x")),
+  readOutside: await attempt(() => Deno.readTextFile(outsideDir + "/secret")),
+  readConversations: await attempt(() => Deno.readDir(configDir + "/projects")[Symbol.asyncIterator]().next()),
+  readCredentials: await attempt(() => Deno.readTextFile(configDir + "/.credentials.json")),
+  runGit: await attempt(() => new Deno.Command("git", { args: ["--version"], stdout: "null" }).output()),
+};
+console.log(JSON.stringify(results));
+`;
+
+Deno.test("main.ts's flags let the bot read projects and Claude's conversations and run git, nothing more", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ct-probe-" });
+  try {
+    const dataDir = join(dir, "data");
+    const projectsDir = join(dir, "code");
+    const outsideDir = join(dir, "outside");
+    const configDir = join(dir, "claude-config");
+    for (
+      const folder of [
+        dataDir,
+        join(projectsDir, "api"),
+        outsideDir,
+        join(configDir, "projects"),
+      ]
+    ) {
+      await Deno.mkdir(folder, { recursive: true });
+    }
+    await Deno.writeTextFile(join(projectsDir, "api", "README.md"), "hi\n");
+    await Deno.writeTextFile(join(outsideDir, "secret"), "no\n");
+    await Deno.writeTextFile(join(configDir, ".credentials.json"), "{}\n");
+    const probePath = join(dir, "probe.js");
+    await Deno.writeTextFile(probePath, PROJECTS_PROBE_SCRIPT);
+    const env = {
+      ...MINIMAL,
+      DATA_DIR: dataDir,
+      PROJECTS_DIRS: projectsDir,
+      CLAUDE_CONFIG_DIR: configDir,
+      CLAUDE_SANDBOX: "off",
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    };
+    const args = mainRunArgs(parseConfig(env, dir), {
+      claudeEnvNames: claudeEnvNames(env),
+      botDir: dir,
+    });
+    const flags = args.slice(0, args.indexOf(MAIN_PATH));
+
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...flags, probePath, projectsDir, outsideDir, configDir],
+      cwd: dir,
+      clearEnv: true,
+      env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(15_000),
+    }).output();
+
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(stdout)), {
+      readProject: "ok",
+      writeProject: "NotCapable",
+      readOutside: "NotCapable",
+      readConversations: "ok",
+      readCredentials: "NotCapable",
+      runGit: "ok",
+    });
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -57,6 +57,29 @@ Deno.test("main.ts answers a message under the start task's scoped permissions",
   );
 });
 
+Deno.test("a second main.ts on the same DATA_DIR refuses to start, and the first keeps its Claude", async () => {
+  await using sandbox = await Sandbox.create();
+  await using first = sandbox.startBot();
+  await first.ready();
+  await sandbox.ask("keep me", /echo: keep me/);
+  const [claude] = await sandbox.claudeStarts();
+
+  await using second = sandbox.startBot();
+  const status = await second.exitWithin(WAIT_MS);
+
+  assert.equal(status.code, 1);
+  assert.ok(
+    second.output.some((line) =>
+      /another claude-telegram \(pid \d+\) is running on this DATA_DIR/.test(
+        line,
+      )
+    ),
+    second.output.join("\n"),
+  );
+  assert.equal(await isAlive(claude.pid), true, "its Claude was not reaped");
+  await sandbox.ask("still here", /echo: still here/);
+});
+
 Deno.test("main.ts on SIGTERM kills a stuck Claude after the grace, saves the session and exits 0", async () => {
   await using sandbox = await Sandbox.create({
     // Claude ignores SIGTERM and stdin EOF: it is stuck before the turn
@@ -222,7 +245,7 @@ Deno.test("main.ts exits 1 when Telegram refuses the token, without logging it",
   assert.ok(!bot.output.some((line) => line.includes(otherToken)));
 });
 
-Deno.test("deno task start exits 1 naming a missing TELEGRAM_BOT_TOKEN", async () => {
+Deno.test("deno task start without a token and without a terminal exits 1 naming TELEGRAM_BOT_TOKEN and deno task setup", async () => {
   await using sandbox = await Sandbox.create();
   const { TELEGRAM_BOT_TOKEN: _, ...env } = sandbox.env;
   await using task = BotProcess.spawn(["task", "start"], env);
@@ -230,8 +253,11 @@ Deno.test("deno task start exits 1 naming a missing TELEGRAM_BOT_TOKEN", async (
   const status = await task.exitWithin(WAIT_MS);
 
   assert.equal(status.code, 1);
+  // Issue 14: the one line now also names the wizard.
   assert.ok(
-    task.output.some((line) => line.includes("TELEGRAM_BOT_TOKEN is required")),
+    task.output.some((line) =>
+      line.includes("TELEGRAM_BOT_TOKEN") && line.includes("deno task setup")
+    ),
     task.output.join("\n"),
   );
   assert.ok(!task.output.some((line) => /is polling/.test(line)));

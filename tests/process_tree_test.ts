@@ -148,3 +148,18 @@ Deno.test("ProcessTable.terminate() rejects pids kill would read as groups", asy
     RangeError,
   );
 });
+
+Deno.test("ProcessTable.terminate() leaves alone a pid whose start time changed (a reused pid)", async () => {
+  const child = spawnQuiet("sleep", ["60"]);
+  try {
+    const recorded = { pid: child.pid, startTime: "Thu Jan  1 00:00:00 1970" };
+    assert.deepEqual(await processes.terminate([recorded], { graceMs: 0 }), []);
+    assert.notEqual(
+      await processes.startTime(child.pid),
+      undefined,
+      "the newer process with that pid is still running",
+    );
+  } finally {
+    await killAll([child]);
+  }
+});

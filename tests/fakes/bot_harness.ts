@@ -39,6 +39,12 @@ export interface HarnessOptions {
   rateLimit?: RateLimit;
   /** Runs before the bot starts, to lay out DATA_DIR as an earlier run left it. */
   seed?: (dataDir: string) => Promise<void>;
+  /**
+   * Run Claude in the sandbox (CLAUDE_SANDBOX=on), with the fake's state
+   * and log writable; by default the sandbox is off, because the fake keeps
+   * both outside its working dir.
+   */
+  isSandboxed?: boolean;
   /** Outbox pacing; default none, so tests do not wait. */
   pacing?: { perChatIntervalMs: number; globalPerSecond: number };
 }
@@ -81,6 +87,9 @@ export class BotHarness implements AsyncDisposable {
       rateLimit: options.rateLimit,
     });
     const claudeBin = await createFakeClaudeBin(dir);
+    // The sandbox binds these, so they must exist before Claude starts.
+    await Deno.mkdir(join(dir, "claude-state"));
+    await Deno.writeTextFile(join(dir, "claude.log"), "");
     await options.seed?.(join(dir, "data"));
     const clock = options.clock ?? new ManualClock(Date.now());
     const logs: string[] = [];
@@ -120,6 +129,15 @@ export class BotHarness implements AsyncDisposable {
       CLAUDE_BIN: claudeBin,
       DATA_DIR: join(dir, "data"),
       SHUTDOWN_GRACE_SECONDS: "2",
+      ...(options.isSandboxed
+        ? {
+          CLAUDE_SANDBOX: "on",
+          CLAUDE_SANDBOX_WRITABLE: [
+            join(dir, "claude-state"),
+            join(dir, "claude.log"),
+          ].join(","),
+        }
+        : { CLAUDE_SANDBOX: "off" }),
       ...options.env,
     }, dir);
     return await createApp({
@@ -134,6 +152,7 @@ export class BotHarness implements AsyncDisposable {
       clock,
       pacing: options.pacing ?? { perChatIntervalMs: 0, globalPerSecond: 1000 },
       log: (message) => logs.push(message),
+      botDir: dir,
     });
   }
 

@@ -7,6 +7,7 @@ import { parseConfig } from "../../config.ts";
 import type { JournalEntry } from "../../journal.ts";
 import { claudeEnvNames, mainRunArgs } from "../../launch.ts";
 import { TextLineStream } from "../../line_stream.ts";
+import { readJournal } from "./journal_files.ts";
 import { processes } from "./spare_process.ts";
 import { type ClaudeStart, OWNER_ID, TEST_TOKEN } from "./bot_harness.ts";
 import { createFakeClaudeBin } from "./claude_bin.ts";
@@ -95,6 +96,9 @@ export class Sandbox implements AsyncDisposable {
         SHUTDOWN_GRACE_SECONDS: String(GRACE_MS / 1000),
         CLAUDE_BIN: await createFakeClaudeBin(dir),
         DATA_DIR: join(dir, "data"),
+        // The fake keeps its state and log outside its working dir, which
+        // the sandbox would not let it write; sandbox_test.ts covers that.
+        CLAUDE_SANDBOX: "off",
         FAKE_CLAUDE_LOG: join(dir, "claude.log"),
         FAKE_CLAUDE_STATE_DIR: join(dir, "claude-state"),
         ...extraEnv,
@@ -119,6 +123,7 @@ export class Sandbox implements AsyncDisposable {
     const env = { ...this.env, ...overrides };
     const args = mainRunArgs(parseConfig(env, REPO_DIR), {
       claudeEnvNames: claudeEnvNames(env),
+      botDir: REPO_DIR,
     });
     return BotProcess.spawn(["run", ...args], env);
   }
@@ -176,28 +181,8 @@ export class Sandbox implements AsyncDisposable {
   }
 
   /** Every entry of the inbound journal (DATA_DIR/journal), oldest first. */
-  async journalEntries(): Promise<JournalEntry[]> {
-    const entries: JournalEntry[] = [];
-    const dir = join(this.dataDir, "journal");
-    try {
-      // One folder per chat; half-written temp files end in ".tmp-<uuid>"
-      // and renames are atomic.
-      for await (const chat of Deno.readDir(dir)) {
-        if (!chat.isDirectory || chat.name === "quarantine") continue;
-        for await (const entry of Deno.readDir(join(dir, chat.name))) {
-          if (!entry.name.endsWith(".json")) continue;
-          entries.push(
-            JSON.parse(
-              await Deno.readTextFile(join(dir, chat.name, entry.name)),
-            ),
-          );
-        }
-      }
-    } catch (error) {
-      // No journal yet: the bot has not started.
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-    return entries.sort((a, b) => a.id - b.id);
+  journalEntries(): Promise<JournalEntry[]> {
+    return readJournal(this.dataDir);
   }
 
   /** Stops every process the bots marked, then the fake API; removes the dir. */

@@ -555,19 +555,24 @@ export class FakeBotApi implements AsyncDisposable {
     });
   }
 
-  /** Makes the next `times` (default 1) calls of `method` fail with this Bot API error. */
+  /**
+   * Makes the next `times` (default 1) calls of `method` fail with this Bot
+   * API error; with `chatId`, only the calls for that chat.
+   */
   injectError(
     method: string,
     error: { error_code: number; description: string; retry_after?: number },
     times = 1,
+    chatId?: number,
   ): void {
     const { retry_after, ...body } = error;
     const answer: ApiError = retry_after === undefined
       ? body
       : { ...body, parameters: { retry_after } };
-    const queue = this.#injectedErrors.get(method) ?? [];
+    const key = chatId === undefined ? method : `${method}@${chatId}`;
+    const queue = this.#injectedErrors.get(key) ?? [];
     queue.push(...Array.from({ length: times }, () => answer));
-    this.#injectedErrors.set(method, queue);
+    this.#injectedErrors.set(key, queue);
   }
 
   /** Answers held long polls with what is queued, fails pending waits, and stops the server; safe to call twice. */
@@ -658,7 +663,9 @@ export class FakeBotApi implements AsyncDisposable {
     method: string,
     { params, uploads }: ParsedRequest,
   ): Promise<unknown> {
-    const injected = this.#injectedErrors.get(method)?.shift();
+    const injected =
+      this.#injectedErrors.get(`${method}@${params.chat_id}`)?.shift() ??
+        this.#injectedErrors.get(method)?.shift();
     if (injected) throw new BotApiError(injected);
     const handler = this.#methods.get(method);
     if (!handler) {

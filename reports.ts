@@ -26,6 +26,16 @@ export function personaLabel(view: SessionView): string {
     (view.systemPrompt ? truncate(view.systemPrompt, 40) : "");
 }
 
+/** The project a session works on, as HTML: "<b>api</b>", "<b>api</b> @ <b>feat</b>"; "" for its own folder. */
+export function projectLabel(
+  view: Pick<SessionView, "project" | "branch">,
+): string {
+  if (view.project === undefined) return "";
+  return `<b>${escapeHtml(view.project)}</b>${
+    view.branch === undefined ? "" : ` @ <b>${escapeHtml(view.branch)}</b>`
+  }`;
+}
+
 /**
  * /sessions: one line per session of a chat, the active one marked, then a
  * note on how many archived sessions are hidden.
@@ -35,11 +45,13 @@ export function sessionsReport(
   options: { archivedCount: number; nowMs: number },
 ): string {
   const lines = views.map((v) =>
-    `${v.isActive ? "▶️" : "▫️"} <b>${v.name}</b> — ${stateLabel(v)} · ${
-      escapeHtml(personaLabel(v) || "no persona")
-    } · ${escapeHtml(v.model ?? "default model")} · ${
-      timeAgo(v.lastActiveAt, options.nowMs)
-    } · ${usd(v.totalCostUsd)}${contextNote(v)}`
+    `${v.isActive ? "▶️" : "▫️"} <b>${v.name}</b> — ${stateLabel(v)}${
+      v.project === undefined ? "" : ` · 📁 ${projectLabel(v)}`
+    } · ${escapeHtml(personaLabel(v) || "no persona")} · ${
+      escapeHtml(v.model ?? "default model")
+    } · ${timeAgo(v.lastActiveAt, options.nowMs)} · ${usd(v.totalCostUsd)}${
+      contextNote(v)
+    }`
   );
   if (!lines.length) {
     lines.push("No sessions yet: send a message or use /new.");
