@@ -77,7 +77,7 @@ const OUTPUT_MODES: readonly OutputMode[] = ["verbose", "normal", "quiet"];
 
 const HELP = [
   "<b>Claude Code from Telegram</b>",
-  "Send a message and Claude answers in the active session. Photos and documents are saved in the session's <code>inbox/</code> folder and Claude is told where.",
+  "Send a message and Claude answers in the active session. Photos and documents are saved for the session (in its <code>inbox/</code>, or outside a project's repository) and Claude is told where; voice notes are transcribed when set up; reply to a message to give Claude its text.",
   "",
   "/new &lt;name&gt; [persona] — create a session and switch to it",
   "/switch &lt;name&gt; — switch (the old one keeps running on its idle timer)",
