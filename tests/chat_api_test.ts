@@ -2,7 +2,8 @@
 // in-memory transformer: the payloads sent, and Telegram's errors turned into
 // typed ones ("not modified" is success, bad HTML and missing drafts typed).
 import assert from "node:assert/strict";
-import { Api, GrammyError, HttpError, InputFile } from "grammy";
+import { grammyError, httpError } from "./fakes/grammy_errors.ts";
+import { Api, GrammyError, InputFile } from "grammy";
 import { chatApi, describeError, DraftSupport } from "../chat_api.ts";
 import {
   DraftsUnsupportedError,
@@ -298,28 +299,6 @@ Deno.test("chatApi().sendTyping() and deleteMessage() call Telegram for the chat
     { method: "deleteMessage", payload: { chat_id: CHAT_ID, message_id: 42 } },
   ]);
 });
-
-const TOKEN = "123456:SECRET-token-abcdefghijklmnopqrstuvwxyz";
-
-function grammyError(
-  method: string,
-  error: { error_code: number; description: string },
-): GrammyError {
-  return new GrammyError(
-    `Call to '${method}' failed!`,
-    { ok: false, ...error },
-    method,
-    // The payload is what a careless log would leak; it holds the token here.
-    { chat_id: 1001, text: `https://api.telegram.org/bot${TOKEN}/getMe` },
-  );
-}
-
-function httpError(method: string): HttpError {
-  const cause = new TypeError(
-    `error sending request for url (https://api.telegram.org/bot${TOKEN}/${method})`,
-  );
-  return new HttpError(`Network request for '${method}' failed!`, cause);
-}
 
 Deno.test("describeError() keeps a GrammyError's method, code and description only", () => {
   const error = grammyError("editMessageText", {

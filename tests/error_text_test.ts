@@ -1,7 +1,11 @@
 // errorText: each typed error's short chat reply, the
 // generic reply for the rest, and what reaches the log (never the token).
 import assert from "node:assert/strict";
-import { GrammyError, HttpError } from "grammy";
+import {
+  grammyError,
+  httpError,
+  SECRET_TOKEN as TOKEN,
+} from "./fakes/grammy_errors.ts";
 import { AtomicWriteError } from "../atomic_file.ts";
 import { errorText } from "../error_text.ts";
 import {
@@ -29,7 +33,6 @@ import {
 import { StoreWriteError } from "../store.ts";
 import { ManualClock } from "./fakes/manual_clock.ts";
 
-const TOKEN = "123456:SECRET-token-abcdefghijklmnopqrstuvwxyz";
 const HOST_PATH = "/srv/claude-telegram/data/state/sessions/1001--api.json";
 const GENERIC = "⚠️ Something went wrong; the details are in the bot's log.";
 const FILE_NOT_DELIVERED =
@@ -44,26 +47,6 @@ function reply(error: unknown, options: { nowMs?: number } = {}) {
     log: (message) => logs.push(message),
   });
   return { text, logs };
-}
-
-function grammyError(
-  method: string,
-  error: { error_code: number; description: string },
-): GrammyError {
-  return new GrammyError(
-    `Call to '${method}' failed!`,
-    { ok: false, ...error },
-    method,
-    // The payload is what a careless log would leak; it holds the token here.
-    { chat_id: 1001, text: `https://api.telegram.org/bot${TOKEN}/getMe` },
-  );
-}
-
-function httpError(method: string): HttpError {
-  const cause = new TypeError(
-    `error sending request for url (https://api.telegram.org/bot${TOKEN}/${method})`,
-  );
-  return new HttpError(`Network request for '${method}' failed!`, cause);
 }
 
 Deno.test("errorText() answers each user error with a short reply and logs nothing", async (t) => {
