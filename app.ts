@@ -1,5 +1,6 @@
 // Assembles the running bot from a Config: store, sessions, outbox, grammY.
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Bot, HttpError } from "grammy";
 import { retryPolicy } from "./api_retry.ts";
 import { COMMANDS } from "./chat_commands.ts";
@@ -124,6 +125,8 @@ async function buildApp(
           botDir: options.botDir ?? Deno.cwd(),
           writable: config.sandboxWritable,
           hide: config.sandboxHide,
+          // The bot's code stays visible even when it was unpacked under /tmp.
+          readable: [fileURLToPath(new URL(".", import.meta.url))],
         }
         : undefined,
       log,

@@ -154,6 +154,11 @@ export interface SandboxSpec {
   writable: readonly string[];
   /** CLAUDE_SANDBOX_HIDE: masked (an empty folder, or an empty file). */
   hide: readonly string[];
+  /**
+   * Folders to keep visible, read-only, when they lie under the host's /tmp,
+   * which the sandbox replaces with a private one (the bot's own code).
+   */
+  readable?: readonly string[];
 }
 
 /** What a path is on disk, followed through symlinks. */
@@ -195,11 +200,15 @@ export function sandboxCommand(
     return info.kind === "missing" ? undefined : info;
   };
   const args = [...namespaceArgs(), ...baseMountArgs()];
-  // The program stays reachable when it lives under the private /tmp.
+  // The program (its folder, and its real one behind a symlink) and the
+  // `readable` folders stay reachable when they live under the private /tmp.
   const bin = isAbsolute(command.bin) ? real(command.bin) : undefined;
-  if (bin && isInside(bin.realPath, "/tmp")) {
-    args.push("--ro-bind", bin.realPath, bin.realPath);
-  }
+  const visible = unique([
+    ...(bin ? [dirname(command.bin), dirname(bin.realPath)] : []),
+    ...(spec.readable ?? []),
+  ].flatMap((path) => real(path)?.realPath ?? []))
+    .filter((path) => isInside(path, "/tmp"));
+  for (const path of visible.sort(byDepth)) args.push("--ro-bind", path, path);
   const sessionPaths = [spec.workDir, spec.uploadDir];
   const writable = unique([
     spec.claudeConfig.dir,

@@ -58,6 +58,8 @@ class World implements AsyncDisposable {
       botDir: join(root, "bot"),
       writable: [],
       hide: [join(root, "secrets", "bot.env"), join(root, "keys")],
+      // The fakes live in the checkout, which may lie under /tmp.
+      readable: [fileURLToPath(new URL("..", import.meta.url))],
     };
   }
 
