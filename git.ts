@@ -216,7 +216,7 @@ export async function inspectWorkingTree(
     throw new NotAGitRepositoryError(dir);
   }
   for (const [index, [, operation]] of OPERATION_MARKERS.entries()) {
-    if (await exists(markerPaths[index])) return { operation };
+    if (await pathExists(markerPaths[index])) return { operation };
   }
   return {};
 }
@@ -269,7 +269,8 @@ async function realPathOrResolved(path: string): Promise<string> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether something (a file, folder or symlink) is at `path`. */
+export async function pathExists(path: string): Promise<boolean> {
   try {
     await Deno.lstat(path);
     return true;

@@ -7,6 +7,7 @@ import {
   type Git,
   inspectWorkingTree,
   isSameDirectory,
+  pathExists,
   RepositoryBusyError,
   repositoryStatus,
 } from "./git.ts";
@@ -217,16 +218,6 @@ async function isFreeForWorktree(path: string): Promise<boolean> {
     return true;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return true;
-    throw error;
-  }
-}
-
-async function pathExists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
     throw error;
   }
 }
