@@ -4,7 +4,7 @@
 import { describeRequest, type RequestView } from "./approval_view.ts";
 import type { Clock } from "./clock.ts";
 import { humanDuration, truncate } from "./format.ts";
-import { FormattingRejectedError } from "./live_view.ts";
+import { type ChatApi, FormattingRejectedError } from "./chat_port.ts";
 import { escapeHtml } from "./render.ts";
 import type { ClaudeEvent } from "./stream_json.ts";
 import type { PermissionDecision } from "./subprocess.ts";
@@ -20,35 +20,16 @@ export interface ApprovalTarget {
   session: string;
 }
 
-/** An inline button: its label and its callback data. */
-export interface ApprovalButton {
-  text: string;
-  data: string;
-}
-
 /**
- * The Bot API calls approvals make in one chat (a subset of live_view's
- * ChatApi). With `html`, sending or editing throws FormattingRejectedError
- * when Telegram refuses the markup; the text then goes again as plain text.
+ * The Bot API calls approvals make in one chat. With `html`, sending or
+ * editing throws FormattingRejectedError when Telegram refuses the markup;
+ * the text then goes again as plain text. Editing a message's text also
+ * removes its buttons.
  */
-export interface ApprovalChat {
-  /** Sends a message with inline buttons; returns its id. */
-  sendText(
-    text: string,
-    options: { html: boolean; buttons?: ApprovalButton[][] },
-  ): Promise<number>;
-  /** Replaces a message's text, and with it its buttons. */
-  editText(
-    messageId: number,
-    text: string,
-    options: { html: boolean },
-  ): Promise<void>;
-  sendDocument(
-    fileName: string,
-    content: string,
-    caption: string,
-  ): Promise<void>;
-}
+export type ApprovalChat = Pick<
+  ChatApi,
+  "sendText" | "editText" | "sendDocument"
+>;
 
 /** The session calls approvals make. */
 export interface ApprovalSessions {

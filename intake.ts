@@ -7,7 +7,7 @@ import type { TranscriptionConfig } from "./config.ts";
 import { truncate } from "./format.ts";
 import { saveUpload } from "./inbox.ts";
 import type { InboundJournal, JournalEntry } from "./journal.ts";
-import type { ChatApi } from "./live_view.ts";
+import type { ChatApi } from "./chat_port.ts";
 import { KeyedLock } from "./lock.ts";
 import type { Outbox } from "./outbox.ts";
 import { escapeHtml } from "./render.ts";

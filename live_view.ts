@@ -13,14 +13,6 @@ import { Draft } from "./draft.ts";
 import { renderMarkdown } from "./render.ts";
 import { splitHtml } from "./split.ts";
 
-// TODO(#10): importers take these from chat_port.ts; kept here until they do.
-export {
-  type ChatApi,
-  DraftsUnsupportedError,
-  FormattingRejectedError,
-  type InlineButton,
-} from "./chat_port.ts";
-
 /** What a view shows and where: the chat's calls. */
 export type LiveViewOptions = TurnCallsOptions;
 

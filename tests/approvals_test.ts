@@ -5,13 +5,12 @@
 import assert from "node:assert/strict";
 import { describeRequest } from "../approval_view.ts";
 import {
-  type ApprovalButton,
   type ApprovalChat,
   Approvals,
   type ApprovalSessions,
   type ApprovalTarget,
 } from "../approvals.ts";
-import { FormattingRejectedError } from "../live_view.ts";
+import { FormattingRejectedError, type InlineButton } from "../chat_port.ts";
 import type { PermissionDecision } from "../subprocess.ts";
 import { BotHarness, OWNER_ID } from "./fakes/bot_harness.ts";
 import type { FakeMessage } from "./fakes/fake_bot_api.ts";
@@ -263,7 +262,7 @@ interface SentMessage {
   id: number;
   text: string;
   html: boolean;
-  buttons: ApprovalButton[][];
+  buttons: InlineButton[][];
 }
 
 /** A chat that records what approvals send, and can refuse like Telegram. */
@@ -278,7 +277,7 @@ class FakeChat implements ApprovalChat {
 
   sendText(
     text: string,
-    options: { html: boolean; buttons?: ApprovalButton[][] },
+    options: { html: boolean; buttons?: InlineButton[][] },
   ): Promise<number> {
     if (this.refuse === "all") {
       return Promise.reject(new Error("Bad Request: chat not found"));

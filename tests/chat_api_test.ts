@@ -8,7 +8,7 @@ import { chatApi, describeError, DraftSupport } from "../chat_api.ts";
 import {
   DraftsUnsupportedError,
   FormattingRejectedError,
-} from "../live_view.ts";
+} from "../chat_port.ts";
 
 const CHAT_ID = 1001;
 const GROUP_ID = -100123;
