@@ -2,13 +2,15 @@
 // sessions on disk and with 1 and 20 live ones, and its start-up time (spawn
 // → first getUpdates) as the number of sessions grows. main.ts runs as its
 // own process; the Claude processes' memory is not counted. Then where the
-// memory goes: the bot's dependencies loaded stage by stage, and the
-// `deno task start` process that stays beside the bot.
+// memory goes: the bot's dependencies loaded stage by stage (with the bot's
+// V8 flags), the `deno task start` process that stays beside the bot, and
+// start.sh, which leaves the bot alone.
 import { join } from "node:path";
 import { systemClock } from "../clock.ts";
 import { type SessionRecord, SessionStore } from "../store.ts";
 import { createFakeClaudeBin } from "../tests/fakes/claude_bin.ts";
 import { FakeBotApi } from "../tests/fakes/fake_bot_api.ts";
+import { BOT_V8_FLAGS } from "../launch.ts";
 import { BotProcess } from "./bot_process.ts";
 import { readClaudeLog } from "./claude_log.ts";
 import { epochMs } from "./epoch.ts";
@@ -27,8 +29,13 @@ export interface MemoryResult {
   rssMbLive20: number;
   /** RSS with one live session, after one turn (MB). */
   rssMbLive1: number;
-  /** Idle under `deno task start`: the task process and the bot (MB). */
-  task: { wrapperMb: number; botMb: number };
+  /**
+   * Idle under `deno task start`: the task process (its RSS, and the part no
+   * other process shares) and the bot (MB).
+   */
+  task: { wrapperMb: number; wrapperAnonMb: number; botMb: number };
+  /** Idle under start.sh: its processes (1: the bot replaced the shell) and their RSS (MB). */
+  script: { processes: number; rssMb: number };
   /** A Deno process's memory as the bot's dependencies load (MB, after a full GC). */
   breakdown: {
     stage: string;
@@ -74,6 +81,7 @@ export async function runMemory(
       rssMbLive20: round(await liveSessionsRss(dir, claudeBin, LIVE_SESSIONS)),
       rssMbLive1: round(await liveSessionsRss(dir, claudeBin, 1)),
       task: await underDenoTask(dir, claudeBin),
+      script: await underStartScript(dir, claudeBin),
       breakdown: await loadStages(),
     };
   } finally {
@@ -193,7 +201,54 @@ async function liveSessionsRss(dir: string, claudeBin: string, count: number) {
 async function underDenoTask(
   dir: string,
   claudeBin: string,
-): Promise<{ wrapperMb: number; botMb: number }> {
+): Promise<MemoryResult["task"]> {
+  return await idleUnder(
+    { program: Deno.execPath(), args: ["task", "--quiet", "start"] },
+    { dir, claudeBin },
+    async (launcherPid, table) => {
+      const bot = table.find((row) => row.ppid === launcherPid);
+      return {
+        wrapperMb: round(table.find((row) => row.pid === launcherPid)!.rssMb),
+        wrapperAnonMb: round(await anonRssMb(launcherPid)),
+        botMb: round(bot?.rssMb ?? NaN),
+      };
+    },
+  );
+}
+
+/** Starts the bot through start.sh and reads the RSS of every process it left. */
+async function underStartScript(
+  dir: string,
+  claudeBin: string,
+): Promise<MemoryResult["script"]> {
+  const repo = join(import.meta.dirname ?? ".", "..");
+  return await idleUnder(
+    { program: join(repo, "start.sh"), args: [] },
+    { dir, claudeBin },
+    (launcherPid, table) => {
+      const tree = table.filter((row) =>
+        row.pid === launcherPid || row.ppid === launcherPid
+      );
+      return Promise.resolve({
+        processes: tree.length,
+        rssMb: round(tree.reduce((sum, row) => sum + row.rssMb, 0)),
+      });
+    },
+  );
+}
+
+/**
+ * Runs `launcher` in the bot's folder against a fresh fake Bot API, waits
+ * until the bot polls and settles, and hands the process table to `read`.
+ */
+async function idleUnder<T>(
+  launcher: { program: string; args: string[] },
+  where: { dir: string; claudeBin: string },
+  read: (
+    launcherPid: number,
+    table: { pid: number; ppid: number; rssMb: number }[],
+  ) => Promise<T>,
+): Promise<T> {
   await using api = await FakeBotApi.start({
     token: BENCH_TOKEN,
     now: epochMs,
@@ -201,17 +256,18 @@ async function underDenoTask(
   const env: Record<string, string> = {
     PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
     HOME: Deno.env.get("HOME") ?? "/root",
+    DENO: Deno.execPath(),
     TELEGRAM_BOT_TOKEN: BENCH_TOKEN,
     TELEGRAM_API_ROOT: api.apiRoot,
     ALLOWED_USER_IDS: String(OWNER_ID),
-    CLAUDE_BIN: claudeBin,
-    DATA_DIR: join(dir, "data-task"),
+    CLAUDE_BIN: where.claudeBin,
+    DATA_DIR: join(where.dir, `data-${crypto.randomUUID()}`),
     CLAUDE_SANDBOX: "off",
   };
   const denoDir = Deno.env.get("DENO_DIR");
   if (denoDir) env.DENO_DIR = denoDir;
-  const task = new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "start"],
+  const launched = new Deno.Command(launcher.program, {
+    args: launcher.args,
     cwd: join(import.meta.dirname ?? ".", ".."),
     env,
     clearEnv: true,
@@ -222,20 +278,29 @@ async function underDenoTask(
   try {
     await api.waitFor(() => api.calls.some((c) => c.method === "getUpdates"), {
       timeoutMs: 30_000,
-      description: "the bot's first getUpdates under deno task",
+      description: `the bot's first getUpdates under ${launcher.program}`,
     });
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-    const table = await processTable();
-    const bot = table.find((row) => row.ppid === task.pid);
-    return {
-      wrapperMb: round(table.find((row) => row.pid === task.pid)!.rssMb),
-      botMb: round(bot?.rssMb ?? NaN),
-    };
+    return await read(launched.pid, await processTable());
   } finally {
-    // The task forwards SIGTERM to the bot, which stops cleanly.
-    task.kill("SIGTERM");
-    await task.status;
+    // Both launchers let SIGTERM reach the bot, which stops cleanly.
+    launched.kill("SIGTERM");
+    await launched.status;
   }
+}
+
+/**
+ * Resident memory only `pid` holds: its anonymous pages (MB). Read by `grep`:
+ * Deno lets only --allow-all read /proc (deno-facts.md §3).
+ */
+async function anonRssMb(pid: number): Promise<number> {
+  const { stdout } = await new Deno.Command("grep", {
+    args: ["RssAnon", `/proc/${pid}/status`],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const kb = /RssAnon:\s+(\d+)/.exec(new TextDecoder().decode(stdout))?.[1];
+  return Number(kb) / 1024;
 }
 
 async function processTable(): Promise<
@@ -259,7 +324,7 @@ async function loadStages(): Promise<MemoryResult["breakdown"]> {
       "run",
       "--allow-read",
       "--allow-env",
-      "--v8-flags=--expose-gc",
+      `--v8-flags=${[...BOT_V8_FLAGS, "--expose-gc"].join(",")}`,
       "bench/memory_probe.ts",
     ],
     cwd: join(import.meta.dirname ?? ".", ".."),

@@ -37,6 +37,17 @@ async function childPid(pid: number): Promise<number> {
   return Number(pids[0]);
 }
 
+/** The command line of `pid`, as `ps` shows it. */
+async function commandLine(pid: number): Promise<string> {
+  const { stdout } = await new Deno.Command("ps", {
+    args: ["-o", "args=", "-p", String(pid)],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return new TextDecoder().decode(stdout).trim();
+}
+
 Deno.test("main.ts answers a message under the start task's scoped permissions", async () => {
   await using sandbox = await Sandbox.create();
   await using bot = sandbox.startBot();
@@ -297,6 +308,46 @@ Deno.test("deno task start shuts down once when SIGTERM reaches the whole proces
   assert.ok(
     task.output.some((line) => line.includes("Stopped cleanly")),
     task.output.join("\n"),
+  );
+  assert.equal(await isAlive(claudePid), false);
+});
+
+Deno.test("start.sh without a token and without a terminal exits 1 naming deno task setup", async () => {
+  await using sandbox = await Sandbox.create();
+  const { TELEGRAM_BOT_TOKEN: _, ...env } = sandbox.env;
+  await using script = BotProcess.spawn([], { ...env, DENO: Deno.execPath() }, {
+    program: "start.sh",
+  });
+
+  const status = await script.exitWithin(WAIT_MS);
+
+  assert.equal(status.code, 1);
+  assert.ok(
+    script.output.some((line) => line.includes("deno task setup")),
+    script.output.join("\n"),
+  );
+  assert.ok(!script.output.some((line) => /is polling/.test(line)));
+});
+
+Deno.test("start.sh replaces itself with the bot: one process, which answers and stops cleanly on SIGTERM", async () => {
+  await using sandbox = await Sandbox.create();
+  await using script = BotProcess.spawn([], {
+    ...sandbox.env,
+    DENO: Deno.execPath(),
+  }, { program: "start.sh" });
+  await script.ready();
+  await sandbox.ask("hello through start.sh", /echo: hello through start.sh/);
+  const [{ pid: claudePid }] = await sandbox.claudeStarts();
+
+  // exec: the pid the script started with is now the bot's.
+  assert.match(await commandLine(script.pid), /^\S+ run .*main\.ts/);
+  script.signal("SIGTERM");
+  const status = await script.exitWithin(GRACE_MS + EXIT_MARGIN_MS + SLACK_MS);
+
+  assert.equal(status.code, 0, script.output.join("\n"));
+  assert.ok(
+    script.output.some((line) => line.includes("Stopped cleanly")),
+    script.output.join("\n"),
   );
   assert.equal(await isAlive(claudePid), false);
 });

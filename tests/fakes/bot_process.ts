@@ -226,10 +226,20 @@ export class BotProcess implements AsyncDisposable {
     );
   }
 
-  /** Runs `deno <args>` from the repository with exactly `env`. */
-  static spawn(args: string[], env: Record<string, string>): BotProcess {
+  /**
+   * Runs `deno <args>` from the repository with exactly `env`, or another
+   * program of the repository (`options.program`, e.g. start.sh).
+   */
+  static spawn(
+    args: string[],
+    env: Record<string, string>,
+    options: { program?: string } = {},
+  ): BotProcess {
+    const program = options.program === undefined
+      ? Deno.execPath()
+      : join(REPO_DIR, options.program);
     return new BotProcess(
-      new Deno.Command(Deno.execPath(), {
+      new Deno.Command(program, {
         args,
         cwd: REPO_DIR,
         clearEnv: true,

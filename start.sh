@@ -1,0 +1,23 @@
+#!/bin/sh
+# Does what `deno task start` does (the set-up wizard when there is no token
+# and a terminal to ask on, then the bot), but the bot replaces this shell
+# (exec): no task process stays resident beside it (about 22 MB, see
+# BENCHMARKS.md), and under systemd the main process is the bot itself.
+# Deno: $DENO, else `deno` on PATH, else the pinned one through npx.
+set -eu
+cd "$(dirname "$0")"
+if [ -z "${DENO:-}" ]; then
+  DENO=$(command -v deno) ||
+    DENO=$(npx --prefer-offline -y deno@2.9.6 eval 'console.log(Deno.execPath())')
+fi
+launch() {
+  "$DENO" run --quiet --allow-env --allow-read=.env launch.ts "$@"
+}
+# Word splitting of the printed arguments is meant: launch.ts refuses paths
+# with whitespace.
+SETUP=$(launch --setup-if-unconfigured)
+# shellcheck disable=SC2086
+[ "$SETUP" = configured ] || "$DENO" run $SETUP
+ARGS=$(launch)
+# shellcheck disable=SC2086
+exec "$DENO" run $ARGS
