@@ -4,6 +4,7 @@
 import { humanDuration, usd } from "./format.ts";
 import { escapeHtml, markdownBlocks, renderMarkdown } from "./render.ts";
 import { splitHtml, TELEGRAM_MESSAGE_LIMIT } from "./split.ts";
+import type { ClaudeStartError } from "./subprocess.ts";
 import type { OutputMode, TurnOutcome } from "./turn.ts";
 
 /** Answers that need more messages than this go out as a first part plus a `.md` file. */
@@ -269,8 +270,15 @@ export function footerHtml(
         }</code>). Install it or set CLAUDE_BIN.`
         : `⚠️ The Claude Code CLI could not be started (<code>${
           escapeHtml(outcome.error.bin)
-        }</code>: ${outcome.error.reason.replace("_", " ")}).`;
+        }</code>: ${escapeHtml(startFailure(outcome.error))}).`;
     case "cancelled":
       return "";
   }
+}
+
+/** Why Claude could not start; an unusual failure (a sandbox that could not be set up) in its cause's words. */
+function startFailure(error: ClaudeStartError): string {
+  return error.reason === "failed" && error.detail
+    ? error.detail
+    : error.reason.replace("_", " ");
 }

@@ -102,6 +102,7 @@ async function buildApp(
   const sandbox = await detectSandbox(config.sandboxMode, {
     spawn,
     network: config.sandboxNetwork,
+    dataDir: config.dataDir,
   });
   if (!sandbox.isActive && sandbox.problem) {
     log(`Warning: Claude runs without a sandbox: ${sandbox.problem}`);
@@ -127,6 +128,7 @@ async function buildApp(
           hide: config.sandboxHide,
           // The bot's code stays visible even when it was unpacked under /tmp.
           readable: [fileURLToPath(new URL(".", import.meta.url))],
+          network: config.sandboxNetwork,
         }
         : undefined,
       log,

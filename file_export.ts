@@ -2,7 +2,8 @@
 // path resolves inside the working dir or is refused, and a folder becomes a
 // zip (fflate) that leaves out anything reached through a symlink pointing out.
 import { Zip, ZipDeflate } from "fflate";
-import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { basename, isAbsolute, join, resolve } from "node:path";
+import { isWithin } from "./paths.ts";
 
 /** Telegram's limit for a document a bot sends ("up to 50 MB"), read as decimal to stay under it either way. */
 export const TELEGRAM_DOCUMENT_LIMIT_BYTES = 50 * 1000 * 1000;
@@ -98,7 +99,7 @@ export async function resolveInWorkspace(
   if (userPath.trim() === "") throw new TypeError("Cannot export a blank path");
   if (isAbsolute(userPath)) throw new PathOutsideWorkspaceError(userPath);
   const root = await Deno.realPath(workDir);
-  if (!isInside(root, resolve(root, userPath))) {
+  if (!isWithin(resolve(root, userPath), root)) {
     throw new PathOutsideWorkspaceError(userPath);
   }
   const found = await realPathInside(root, join(root, userPath));
@@ -289,13 +290,7 @@ async function realPathInside(root: string, path: string): Promise<Resolved> {
     if (error instanceof Deno.errors.NotCapable) return { kind: "outside" };
     throw error;
   }
-  return isInside(root, real) ? { kind: "inside", path: real } : {
+  return isWithin(real, root) ? { kind: "inside", path: real } : {
     kind: "outside",
   };
-}
-
-/** True when `path` (absolute, normalised) is `root` or below it. */
-function isInside(root: string, path: string): boolean {
-  const rel = relative(root, path);
-  return rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
 }

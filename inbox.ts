@@ -1,6 +1,7 @@
 // Saves files from Telegram under safe, unique names: into a session's
 // inbox/, or into its upload folder outside a project's repository.
-import { basename, isAbsolute, join, relative, sep } from "node:path";
+import { basename, join, relative } from "node:path";
+import { isBelow } from "./paths.ts";
 
 const MAX_NAME_LENGTH = 100;
 
@@ -39,9 +40,7 @@ export async function saveUpload(
   const dir = session.uploadDir ?? join(session.workDir, "inbox");
   const path = await saveUniquely(dir, fileName, bytes);
   const rel = relative(session.workDir, path);
-  const isInside = rel !== "" && rel !== ".." && !rel.startsWith(`..${sep}`) &&
-    !isAbsolute(rel);
-  return isInside ? rel : path;
+  return isBelow(path, session.workDir) ? rel : path;
 }
 
 /** Writes into `dir` (made private if missing) under a free name; returns the file's path. */

@@ -24,7 +24,8 @@ import {
   claudeConfigPaths,
   SANDBOX_BIN,
 } from "./sandbox.ts";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
+import { SANDBOX_RUNTIME_BIN } from "./sandbox_runtime.ts";
 
 /** The option of main.ts that names the variables it passes on to Claude. */
 export const CLAUDE_ENV_OPTION = "--claude-env=";
@@ -79,19 +80,27 @@ export function mainRunArgs(
     ...(isSandboxed
       ? [
         join(options.botDir, ".env"),
+        // The sandbox looks the program up when it lies under /tmp.
+        ...(isAbsolute(config.claudeBin) ? [config.claudeBin] : []),
         ...config.sandboxWritable,
         ...config.sandboxHide,
       ]
       : []),
   ];
   const writable = [config.dataDir, ...claudeConfig];
-  const problems = [
-    ["DATA_DIR", config.dataDir],
-    ["CLAUDE_BIN", config.claudeBin],
-    ...readable.slice(1).map((path) => ["a path the bot reads", path]),
-  ].filter(([, path]) => /[\s,]/.test(path)).map(([name, path]) =>
-    `${name} must not contain whitespace or commas: "${path}"`
-  );
+  // Each path once, under the first name it has.
+  const named = new Map<string, string>();
+  for (
+    const [name, path] of [
+      ["DATA_DIR", config.dataDir],
+      ["CLAUDE_BIN", config.claudeBin],
+      ...readable.map((path) => ["a path the bot reads", path]),
+    ]
+  ) if (!named.has(path)) named.set(path, name);
+  const problems = [...named].filter(([path]) => /[\s,]/.test(path))
+    .map(([path, name]) =>
+      `${name} must not contain whitespace or commas: "${path}"`
+    );
   if (problems.length > 0) throw new ConfigError(problems);
   const mainPath = fileURLToPath(new URL("./main.ts", import.meta.url));
   if (/\s/.test(mainPath)) {
@@ -121,6 +130,10 @@ export function mainRunArgs(
         config.claudeBin,
         ...HELPER_BINARIES,
         ...(isSandboxed ? [SANDBOX_BIN] : []),
+        // srt runs the sandbox when the network is restricted.
+        ...(isSandboxed && config.sandboxNetwork.length > 0
+          ? [SANDBOX_RUNTIME_BIN]
+          : []),
       ].join(",")
     }`,
     mainPath,

@@ -1,11 +1,22 @@
 // Runs Claude inside a bubblewrap sandbox: the whole filesystem read-only,
 // its own folders writable, the bot's state and secrets masked, and a pid
 // namespace of its own, so nothing Claude or its tools run can reach the bot.
+// With a network allow-list, Anthropic's sandbox-runtime runs it instead
+// (sandbox_runtime.ts), with the same filesystem rules.
 // It only rewrites the command line; the marker, stop and reaper are as they were.
 
-import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { dirname, isAbsolute, join, resolve, sep } from "node:path";
+import { isBelow } from "./paths.ts";
 import { runCommand, type SpawnFn } from "./spawner.ts";
 import type { CommandLine, CommandWrapper } from "./subprocess.ts";
+import {
+  runtimeCommand,
+  runtimeFiles,
+  type RuntimeSettings,
+  runtimeSettings,
+  SANDBOX_RUNTIME_BIN,
+  SANDBOX_RUNTIME_INSTALL,
+} from "./sandbox_runtime.ts";
 
 /** CLAUDE_SANDBOX: `auto` uses the sandbox when it works, `on` requires it, `off` never uses it. */
 export type SandboxMode = "auto" | "on" | "off";
@@ -19,9 +30,15 @@ const SANDBOX_PACKAGE = "bubblewrap";
 /** Bounds the start-up probe; bwrap runs `true` in a few milliseconds. */
 const PROBE_TIMEOUT_MS = 10_000;
 
+/**
+ * The program behind the sandbox: bubblewrap itself, or sandbox-runtime
+ * (srt, over bubblewrap) when the network is restricted.
+ */
+export type SandboxEngine = "bubblewrap" | "sandbox-runtime";
+
 /** Whether Claude runs sandboxed, and if not, why. */
 export type SandboxStatus =
-  | { isActive: true; engine: "bubblewrap" }
+  | { isActive: true; engine: SandboxEngine }
   | {
     isActive: false;
     /** `off`: CLAUDE_SANDBOX=off; `unavailable`: auto mode without a working engine. */
@@ -61,27 +78,81 @@ export class SandboxSetupError extends Error {
  * Finds out whether the sandbox can run, by running `bwrap … true` once with
  * the namespaces Claude will get (a missing package, a kernel or AppArmor that
  * refuses user namespaces, and a Deno without `--allow-run=bwrap` all show here).
- * @param options.network CLAUDE_SANDBOX_NETWORK: not supported yet, so any
- *   domain refuses the start in every mode rather than leave the network open
+ * With `network`, srt runs `true` instead, under those domains.
+ * @param options.network CLAUDE_SANDBOX_NETWORK: the domains Claude may
+ *   reach. A list is a demand: when srt cannot run, or CLAUDE_SANDBOX is
+ *   off, the start is refused in every mode rather than leave the network open
+ * @param options.dataDir where srt's settings files go (needed with `network`)
  * @throws {SandboxUnavailableError} in `on` mode when it cannot run, and
- *   whenever `network` lists a domain
+ *   whenever `network` lists a domain the sandbox cannot enforce
  */
 export async function detectSandbox(
   mode: SandboxMode,
-  options: { spawn: SpawnFn; network?: readonly string[] },
+  options: { spawn: SpawnFn; network?: readonly string[]; dataDir?: string },
 ): Promise<SandboxStatus> {
-  if (options.network?.length) {
-    // TODO(#12): filter through @anthropic-ai/sandbox-runtime's proxy.
-    throw new SandboxUnavailableError(
-      "CLAUDE_SANDBOX_NETWORK is not supported yet: unset it (the network " +
-        "stays unrestricted)",
-    );
+  const { network = [] } = options;
+  if (network.length > 0) {
+    if (mode === "off") {
+      throw new SandboxUnavailableError(
+        "CLAUDE_SANDBOX_NETWORK restricts the sandbox's network, but " +
+          "CLAUDE_SANDBOX is off: set it to auto or on, or unset " +
+          "CLAUDE_SANDBOX_NETWORK",
+      );
+    }
+    if (options.dataDir === undefined) {
+      throw new TypeError("detectSandbox() needs dataDir with a network list");
+    }
+    const problem = await runtimeProbeProblem(options.spawn, {
+      network,
+      dataDir: options.dataDir,
+    });
+    if (problem !== undefined) throw new SandboxUnavailableError(problem);
+    return { isActive: true, engine: "sandbox-runtime" };
   }
   if (mode === "off") return { isActive: false, reason: "off" };
   const problem = await probeProblem(options.spawn);
   if (problem === undefined) return { isActive: true, engine: "bubblewrap" };
   if (mode === "on") throw new SandboxUnavailableError(problem);
   return { isActive: false, reason: "unavailable", problem };
+}
+
+/** Runs `srt … true` with the allow-list; its refusal, if any, in one line. */
+async function runtimeProbeProblem(
+  spawn: SpawnFn,
+  options: { network: readonly string[]; dataDir: string },
+): Promise<string | undefined> {
+  const settings = join(options.dataDir, "sandbox", "probe.json");
+  writeSettings(settings, {
+    network: {
+      allowedDomains: [...options.network],
+      deniedDomains: [],
+      strictAllowlist: true,
+    },
+    filesystem: { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [] },
+  });
+  try {
+    const { code, stderr } = await runCommand(spawn, SANDBOX_RUNTIME_BIN, {
+      args: ["--settings", settings, "--", "true"],
+      timeoutMs: PROBE_TIMEOUT_MS,
+    });
+    if (code === 0) return undefined;
+    const said = stderr.trim().split("\n").filter(Boolean).join("; ");
+    return `sandbox-runtime (srt) cannot run for CLAUDE_SANDBOX_NETWORK ` +
+      `(exit code ${code}: ${said || "no message"}); it needs ` +
+      SANDBOX_RUNTIME_INSTALL;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return `sandbox-runtime (srt) is not installed, and ` +
+        `CLAUDE_SANDBOX_NETWORK needs it: ${SANDBOX_RUNTIME_INSTALL}`;
+    }
+    if (
+      error instanceof Deno.errors.NotCapable ||
+      error instanceof Deno.errors.PermissionDenied
+    ) {
+      return `the bot may not run ${SANDBOX_RUNTIME_BIN}: add it to --allow-run`;
+    }
+    throw error;
+  }
 }
 
 async function probeProblem(spawn: SpawnFn): Promise<string | undefined> {
@@ -159,6 +230,11 @@ export interface SandboxSpec {
    * which the sandbox replaces with a private one (the bot's own code).
    */
   readable?: readonly string[];
+  /**
+   * CLAUDE_SANDBOX_NETWORK: when it lists domains, sandbox-runtime runs the
+   * sandbox and Claude reaches only those.
+   */
+  network?: readonly string[];
 }
 
 /** What a path is on disk, followed through symlinks. */
@@ -177,6 +253,16 @@ export type PathProbe = (path: string) => PathInfo;
  */
 export function sandboxWrapper(spec: SandboxSpec): CommandWrapper {
   checkSpec(spec);
+  const { network = [] } = spec;
+  if (network.length > 0) {
+    return (command) => {
+      prepareFolders(spec);
+      const files = runtimeFiles(spec);
+      writeSettings(files.settings, runtimeSettings(spec, network));
+      emptyFolder(files.tmpDir);
+      return runtimeCommand(command, files);
+    };
+  }
   return (command) => {
     prepareFolders(spec);
     return sandboxCommand(spec, command, probeDisk);
@@ -202,12 +288,15 @@ export function sandboxCommand(
   const args = [...namespaceArgs(), ...baseMountArgs()];
   // The program (its folder, and its real one behind a symlink) and the
   // `readable` folders stay reachable when they live under the private /tmp.
-  const bin = isAbsolute(command.bin) ? real(command.bin) : undefined;
+  // Only a program there is looked up (the bot may read CLAUDE_BIN, not the
+  // folders around it); folders are bound by name, bwrap follows symlinks.
+  const bin = isAbsolute(command.bin) && isBelow(command.bin, "/tmp")
+    ? real(command.bin)
+    : undefined;
   const visible = unique([
     ...(bin ? [dirname(command.bin), dirname(bin.realPath)] : []),
     ...(spec.readable ?? []),
-  ].flatMap((path) => real(path)?.realPath ?? []))
-    .filter((path) => isInside(path, "/tmp"));
+  ]).filter((path) => isBelow(path, "/tmp"));
   for (const path of visible.sort(byDepth)) args.push("--ro-bind", path, path);
   const sessionPaths = [spec.workDir, spec.uploadDir];
   const writable = unique([
@@ -222,7 +311,7 @@ export function sandboxCommand(
     args.push("--tmpfs", dataDir.realPath);
     const inside = unique(sessionPaths.flatMap((path) => {
       const found = real(path)?.realPath;
-      return found && isInside(found, dataDir.realPath) ? [found] : [];
+      return found && isBelow(found, dataDir.realPath) ? [found] : [];
     }));
     for (const path of inside.sort(byDepth)) args.push("--bind", path, path);
   }
@@ -328,8 +417,9 @@ function prepareFolders(spec: SandboxSpec): void {
     }
   }
   if (file === undefined) return;
+  // Its folder, HOME, exists: making ~/.claude above made it if need be (the
+  // bot may write only Claude's two paths, not HOME itself).
   try {
-    Deno.mkdirSync(dirname(file), { recursive: true });
     Deno.writeTextFileSync(file, "{}\n", { createNew: true, mode: 0o600 });
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) return;
@@ -337,10 +427,39 @@ function prepareFolders(spec: SandboxSpec): void {
   }
 }
 
-function isInside(path: string, dir: string): boolean {
-  const rel = relative(dir, path);
-  return rel !== "" && rel !== ".." && !rel.startsWith(`..${sep}`) &&
-    !isAbsolute(rel);
+/**
+ * Writes an srt settings file (owner-only, in a folder the sandbox hides).
+ * @throws {SandboxSetupError} when it cannot be written
+ */
+function writeSettings(path: string, settings: RuntimeSettings): void {
+  try {
+    Deno.mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    Deno.writeTextFileSync(path, JSON.stringify(settings, null, 2), {
+      mode: 0o600,
+    });
+  } catch (error) {
+    throw new SandboxSetupError(path, String(error), { cause: error });
+  }
+}
+
+/**
+ * Makes `dir` an empty folder: a session's temp folder starts fresh with
+ * each process, as a private /tmp does.
+ * @throws {SandboxSetupError} when it cannot be emptied or created
+ */
+function emptyFolder(dir: string): void {
+  try {
+    Deno.removeSync(dir, { recursive: true });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw new SandboxSetupError(dir, String(error), { cause: error });
+    }
+  }
+  try {
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new SandboxSetupError(dir, String(error), { cause: error });
+  }
 }
 
 function unique(paths: string[]): string[] {

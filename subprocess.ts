@@ -46,12 +46,19 @@ export class ClaudeStartError extends Error {
   /** not_found: no such file; permission_denied: not executable or not allowed by Deno. */
   readonly reason: "not_found" | "permission_denied" | "failed";
   readonly bin: string;
+  /** What went wrong, in the cause's words (a sandbox that could not be set up). */
+  readonly detail?: string;
   constructor(bin: string, reason: ClaudeStartError["reason"], cause: unknown) {
-    super(`Cannot start Claude "${bin}": ${reason.replace("_", " ")}`, {
-      cause,
-    });
+    const detail = cause instanceof Error ? cause.message : undefined;
+    super(
+      `Cannot start Claude "${bin}": ${reason.replace("_", " ")}${
+        detail ? ` (${detail})` : ""
+      }`,
+      { cause },
+    );
     this.bin = bin;
     this.reason = reason;
+    this.detail = detail;
   }
 }
 

@@ -8,6 +8,8 @@ import {
   previewHtml,
   streamedPart,
 } from "../answer.ts";
+import { SandboxSetupError } from "../sandbox.ts";
+import { ClaudeStartError } from "../subprocess.ts";
 import { renderMarkdown } from "../render.ts";
 import type { TurnOutcome } from "../turn.ts";
 import { parseTelegramHtml } from "./fakes/telegram_html.ts";
@@ -178,4 +180,21 @@ Deno.test("AnswerStream counts parts as sent and tells when the text changed und
   assert.equal(stream.final("Something else", "").isConsistent, false);
   assert.equal(stream.restart(), markdown.slice(part.endChars));
   assert.deepEqual(stream.sent, { chars: 0, messages: 0 });
+});
+
+Deno.test("footerHtml() names why Claude could not start: the reason, or a sandbox's own words", () => {
+  const footer = (error: ClaudeStartError) =>
+    footerHtml({ kind: "start_failed", error }, {
+      mode: "normal",
+      hasText: false,
+    });
+  assert.match(
+    footer(new ClaudeStartError("/bin/claude", "permission_denied", null)),
+    /could not be started \(<code>\/bin\/claude<\/code>: permission denied\)/,
+  );
+  const sandbox = new SandboxSetupError("/home/u/.claude", "NotCapable <x>");
+  assert.match(
+    footer(new ClaudeStartError("/bin/claude", "failed", sandbox)),
+    /: Cannot set up the sandbox at "\/home\/u\/\.claude": NotCapable &lt;x&gt;\)/,
+  );
 });

@@ -82,6 +82,7 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   "git_diff.ts": "process",
   "claude_history.ts": "process",
   "sandbox.ts": "process",
+  "sandbox_runtime.ts": "process",
   // Knows no one: time, spawning, locks, files, configuration, formatting.
   "clock.ts": "base",
   "spawner.ts": "base",
@@ -93,6 +94,7 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   "journal.ts": "base",
   "config.ts": "base",
   "format.ts": "base",
+  "paths.ts": "base",
   "line_stream.ts": "base",
   "transcribe.ts": "base",
   "api_retry.ts": "base",

@@ -121,12 +121,12 @@ class ClaudeUnderTest implements AsyncDisposable {
   constructor(
     sandbox: Sandbox,
     settings: ClaudeSettings,
-    options: { wrap?: CommandWrapper } = {},
+    options: { wrap?: CommandWrapper; env?: Record<string, string> } = {},
   ) {
     this.process = ClaudeProcess.start({
       bin: CLAUDE_BIN,
       cwd: sandbox.cwd,
-      env: sandbox.env,
+      env: options.env ?? sandbox.env,
       settings,
       marker: sandbox.marker,
       spawn: systemSpawn,
@@ -397,54 +397,84 @@ integrationTest(
 );
 
 const sandboxStatus = await detectSandbox("auto", { spawn: systemSpawn });
-
-Deno.test({
-  name:
-    "the real CLI answers inside the sandbox, and a new sandboxed process resumes the conversation",
-  ignore: !isClaudeInstalled || !sandboxStatus.isActive,
-  fn: async () => {
-    await using sandbox = Sandbox.create();
-    const dataDir = join(sandbox.cwd, "..", "data");
-    await Deno.mkdir(join(dataDir, "state"), { recursive: true });
-    const wrap = sandboxWrapper({
-      workDir: sandbox.cwd,
-      uploadDir: join(sandbox.cwd, "inbox"),
-      claudeConfig: {
-        dir: join(sandbox.home, ".claude"),
-        file: join(sandbox.home, ".claude.json"),
-      },
+/** The fake API by a name sandbox-runtime's proxy admits (it refuses bare IPs not listed). */
+const NETWORK = ["localhost"];
+const runtimeStatus = await (async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "sandbox_probe_" });
+  try {
+    return await detectSandbox("on", {
+      spawn: systemSpawn,
+      network: NETWORK,
       dataDir,
-      botDir: join(sandbox.cwd, ".."),
-      writable: [],
-      hide: [],
-    });
-    let sessionId: string;
-    {
-      await using first = new ClaudeUnderTest(sandbox, {}, { wrap });
-      const turn = await first.turn("remember the word quince");
-      assert.equal(turn.result.subtype, "success");
-      assert.equal(
-        turn.deltaText,
-        "Hello from fake API: remember the word quince",
-      );
-      sessionId = turn.result.sessionId ?? assert.fail("result has no id");
-      await delay(SESSION_FLUSH_WAIT_MS);
-      const exit = await first.process.stop({ graceMs: STOP_GRACE_MS });
-      assert.equal(exit.code, 0, "stdin EOF ends the sandboxed CLI cleanly");
-    }
-    await using resumed = new ClaudeUnderTest(sandbox, {
-      resumeSessionId: sessionId,
-    }, { wrap });
-    const next = await resumed.turn("which word?");
-    assert.equal(next.result.sessionId, sessionId);
-    assert.deepEqual(userPrompts(sandbox.api.requests.at(-1)), [
-      "remember the word quince",
-      "which word?",
-    ]);
-    await resumed.process.stop({ graceMs: STOP_GRACE_MS });
-    assert.deepEqual(await processes.findMarked(sandbox.marker), []);
-  },
-});
+    }).catch(() => ({ isActive: false }));
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+})();
+
+for (
+  const { engine, isAvailable } of [
+    { engine: "bubblewrap", isAvailable: sandboxStatus.isActive },
+    { engine: "sandbox-runtime", isAvailable: runtimeStatus.isActive },
+  ]
+) {
+  Deno.test({
+    name:
+      `the real CLI answers inside the sandbox (${engine}), and a new sandboxed process resumes the conversation`,
+    ignore: !isClaudeInstalled || !isAvailable,
+    fn: async () => {
+      await using sandbox = Sandbox.create();
+      const dataDir = join(sandbox.cwd, "..", "data");
+      await Deno.mkdir(join(dataDir, "state"), { recursive: true });
+      const isRuntime = engine === "sandbox-runtime";
+      const wrap = sandboxWrapper({
+        workDir: sandbox.cwd,
+        uploadDir: join(sandbox.cwd, "inbox"),
+        claudeConfig: {
+          dir: join(sandbox.home, ".claude"),
+          file: join(sandbox.home, ".claude.json"),
+        },
+        dataDir,
+        botDir: join(sandbox.cwd, ".."),
+        writable: [],
+        hide: [],
+        ...(isRuntime ? { network: NETWORK } : {}),
+      });
+      // Through srt's proxy, the only way out of its empty network.
+      const env = isRuntime
+        ? {
+          ...sandbox.env,
+          ANTHROPIC_BASE_URL: sandbox.api.url.replace("127.0.0.1", "localhost"),
+        }
+        : sandbox.env;
+      let sessionId: string;
+      {
+        await using first = new ClaudeUnderTest(sandbox, {}, { wrap, env });
+        const turn = await first.turn("remember the word quince");
+        assert.equal(turn.result.subtype, "success");
+        assert.equal(
+          turn.deltaText,
+          "Hello from fake API: remember the word quince",
+        );
+        sessionId = turn.result.sessionId ?? assert.fail("result has no id");
+        await delay(SESSION_FLUSH_WAIT_MS);
+        const exit = await first.process.stop({ graceMs: STOP_GRACE_MS });
+        assert.equal(exit.code, 0, "stdin EOF ends the sandboxed CLI cleanly");
+      }
+      await using resumed = new ClaudeUnderTest(sandbox, {
+        resumeSessionId: sessionId,
+      }, { wrap, env });
+      const next = await resumed.turn("which word?");
+      assert.equal(next.result.sessionId, sessionId);
+      assert.deepEqual(userPrompts(sandbox.api.requests.at(-1)), [
+        "remember the word quince",
+        "which word?",
+      ]);
+      await resumed.process.stop({ graceMs: STOP_GRACE_MS });
+      assert.deepEqual(await processes.findMarked(sandbox.marker), []);
+    },
+  });
+}
 
 integrationTest(
   "ClaudeProcess with a stale resumeSessionId fails the turn and exits 1",

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BOT_ENV_VARS, ConfigError, parseConfig } from "../config.ts";
+import { SANDBOX_RUNTIME_BIN } from "../sandbox_runtime.ts";
 import {
   CLAUDE_ENV_OPTION,
   claudeEnvNames,
@@ -166,6 +167,38 @@ Deno.test("mainRunArgs() lets a sandboxed Claude's wrapper run bwrap, read what 
     "/home/u/.claude",
     "/home/u/.claude.json",
   ]);
+});
+
+Deno.test("mainRunArgs() with CLAUDE_SANDBOX_NETWORK lets the bot run sandbox-runtime, and read an absolute CLAUDE_BIN", () => {
+  const config = parseConfig({
+    ...MINIMAL,
+    DATA_DIR: "/srv/bot/data",
+    CLAUDE_BIN: "/opt/claude/bin/claude",
+    CLAUDE_SANDBOX_NETWORK: "api.anthropic.com",
+  }, "/srv/bot");
+  const args = mainRunArgs(config, {
+    claudeEnvNames: [],
+    botDir: "/srv/bot",
+    claudeConfig: { dir: "/home/u/.claude" },
+  });
+  assert.deepEqual(flagValue(args, "--allow-run")?.split(","), [
+    "/opt/claude/bin/claude",
+    "ps",
+    "kill",
+    "git",
+    "bwrap",
+    SANDBOX_RUNTIME_BIN,
+  ]);
+  assert.ok(
+    flagValue(args, "--allow-read")?.split(",").includes(
+      "/opt/claude/bin/claude",
+    ),
+  );
+  const off = mainRunArgs(
+    parseConfig({ ...MINIMAL, CLAUDE_SANDBOX: "off" }, "/srv/bot"),
+    { claudeEnvNames: [], botDir: "/srv/bot" },
+  );
+  assert.ok(!flagValue(off, "--allow-run")?.includes(SANDBOX_RUNTIME_BIN));
 });
 
 Deno.test("mainRunArgs() lets the bot read PROJECTS_DIRS and Claude's recorded conversations, and run git", () => {

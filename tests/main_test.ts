@@ -4,6 +4,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { OWNER_ID, TEST_TOKEN } from "./fakes/bot_harness.ts";
+import { detectSandbox } from "../sandbox.ts";
+import { systemSpawn } from "../spawner.ts";
 import { processes } from "./fakes/spare_process.ts";
 import {
   BotProcess,
@@ -351,3 +353,57 @@ Deno.test("start.sh replaces itself with the bot: one process, which answers and
   );
   assert.equal(await isAlive(claudePid), false);
 });
+
+for (
+  const { engine, env } of [
+    { engine: "bubblewrap", env: {} },
+    { engine: "sandbox-runtime", env: { CLAUDE_SANDBOX_NETWORK: "localhost" } },
+  ]
+) {
+  Deno.test({
+    name:
+      `main.ts under its scoped flags runs Claude in the sandbox (${engine})`,
+    ignore: !await isSandboxAvailable(env.CLAUDE_SANDBOX_NETWORK),
+    fn: async () => {
+      await using sandbox = await Sandbox.create();
+      // The fake's log and state, outside its working dir, must be writable.
+      const log = sandbox.env.FAKE_CLAUDE_LOG;
+      const state = sandbox.env.FAKE_CLAUDE_STATE_DIR;
+      await Deno.writeTextFile(log, "");
+      await Deno.mkdir(state);
+      await using bot = sandbox.startBot({
+        CLAUDE_SANDBOX: "on",
+        CLAUDE_SANDBOX_WRITABLE: `${log},${state}`,
+        ...env,
+      });
+      await bot.ready();
+
+      await sandbox.ask(`hello from ${engine}`, /echo: hello from/);
+
+      const [start] = await sandbox.claudeStarts();
+      assert.ok(start.pid < 10, `pid ${start.pid}: its own pid namespace`);
+      assert.ok(
+        !bot.output.some((line) => /NotCapable|PermissionDenied/.test(line)),
+        bot.output.join("\n"),
+      );
+    },
+  });
+}
+
+/** Whether the sandbox (with a network list: sandbox-runtime) can run here. */
+async function isSandboxAvailable(network?: string): Promise<boolean> {
+  const dataDir = await Deno.makeTempDir({ prefix: "sandbox_probe_" });
+  try {
+    await detectSandbox("on", {
+      spawn: systemSpawn,
+      network: network ? [network] : [],
+      dataDir,
+    });
+    return true;
+  } catch (error) {
+    console.warn(`main_test.ts: a sandbox test is ignored: ${error}`);
+    return false;
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+}

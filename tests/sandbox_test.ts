@@ -13,6 +13,7 @@ import {
   type PathInfo,
   SANDBOX_BIN,
   sandboxCommand,
+  type SandboxEngine,
   type SandboxSpec,
   SandboxUnavailableError,
   sandboxWrapper,
@@ -34,6 +35,43 @@ const NO_SANDBOX = status.isActive
   ? undefined
   : `the sandbox cannot run here: ${status.problem}`;
 if (NO_SANDBOX) console.warn(`\n!!! SKIPPING sandbox tests: ${NO_SANDBOX}\n`);
+
+/** The allow-list of the sandbox-runtime tests: the host's loopback by name. */
+const ALLOWED_DOMAINS = ["localhost"];
+const NO_RUNTIME = await runtimeProblem();
+if (NO_RUNTIME) {
+  console.warn(`\n!!! SKIPPING sandbox-runtime tests: ${NO_RUNTIME}\n`);
+}
+
+/** Why sandbox-runtime (CLAUDE_SANDBOX_NETWORK) cannot be tested here, if it cannot. */
+async function runtimeProblem(): Promise<string | undefined> {
+  const dataDir = await Deno.makeTempDir({ prefix: "sandbox_probe_" });
+  try {
+    await detectSandbox("on", {
+      spawn: systemSpawn,
+      network: ALLOWED_DOMAINS,
+      dataDir,
+    });
+    const curl = await systemSpawn("curl", {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    }).status.catch(() => undefined);
+    return curl?.success ? undefined : "curl is not installed";
+  } catch (error) {
+    return error instanceof SandboxUnavailableError
+      ? error.problem
+      : String(error);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+}
+
+/** Each engine and why its tests are skipped here, if they are. */
+const ENGINES: { engine: SandboxEngine; skip?: string }[] = [
+  { engine: "bubblewrap", skip: NO_SANDBOX },
+  { engine: "sandbox-runtime", skip: NO_RUNTIME },
+];
 
 const processes = new ProcessTable({ spawn: systemSpawn, clock: systemClock });
 
@@ -100,16 +138,29 @@ class World implements AsyncDisposable {
     return join(this.root, "bot-was-signalled");
   }
 
+  /** The spec for `engine`: sandbox-runtime is chosen by a network list. */
+  specFor(engine: SandboxEngine): SandboxSpec {
+    return engine === "sandbox-runtime"
+      ? { ...this.spec, network: ALLOWED_DOMAINS }
+      : this.spec;
+  }
+
   /**
    * Runs the escape fake as the bot would run Claude: from a parent whose
-   * environment holds the token and whose cwd holds the .env. Returns the
-   * fake's report: way or ability → its verdict.
+   * environment holds the token and whose cwd holds the .env, with a web
+   * server on the host's 127.0.0.1. Returns the fake's report: way or
+   * ability → its verdict.
+   * @param engine the sandbox to run it in; none when undefined
    */
-  async escape(isSandboxed: boolean): Promise<Map<string, string>> {
+  async escape(engine?: SandboxEngine): Promise<Map<string, string>> {
     const plain = { bin: "/bin/sh", args: [ESCAPE_CLAUDE] };
-    const { bin, args } = isSandboxed
-      ? sandboxWrapper(this.spec)(plain)
+    const { bin, args } = engine
+      ? sandboxWrapper(this.specFor(engine))(plain)
       : plain;
+    await using web = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      () => new Response("NET-OK"),
+    );
     const { spec } = this;
     const child = systemSpawn("/bin/sh", {
       args: [this.botScript, bin, ...args],
@@ -127,6 +178,7 @@ class World implements AsyncDisposable {
         ESCAPE_TMP_PROBE: this.tmpProbe,
         ESCAPE_ELSEWHERE: this.elsewhere,
         ESCAPE_SIGNAL_FILE: this.signalFile,
+        ESCAPE_NET_PORT: String(web.addr.port),
       },
       stdin: "null",
       stdout: "piped",
@@ -193,44 +245,56 @@ const WAYS_OUT = [
   "signal-bot",
 ];
 
-Deno.test({
-  name:
-    "sandbox: a fake claude that tries every way out finds and changes nothing",
-  ignore: NO_SANDBOX !== undefined,
-  fn: async () => {
-    await using world = await World.create();
-    const report = await world.escape(true);
-    for (const way of WAYS_OUT) assert.equal(report.get(way), "SAFE", way);
-    for (
-      const ability of [
+/** Ways out of the network that only the allow-list closes. */
+const NETWORK_WAYS_OUT = ["net-direct", "net-unlisted"];
+
+for (const { engine, skip } of ENGINES) {
+  Deno.test({
+    name:
+      `sandbox (${engine}): a fake claude that tries every way out finds and changes nothing`,
+    ignore: skip !== undefined,
+    fn: async () => {
+      await using world = await World.create();
+      const report = await world.escape(engine);
+      for (const way of WAYS_OUT) assert.equal(report.get(way), "SAFE", way);
+      const abilities = [
         "read-workdir",
         "write-workdir",
         "write-uploads",
         "write-tmp",
         "write-claude-config",
-      ]
-    ) {
-      assert.equal(report.get(ability), "CAN", ability);
-    }
-    assert.equal(report.get("write-elsewhere"), "CANNOT");
-    const { dataDir, workDir, uploadDir } = world.spec;
-    assert.ok(!await world.exists(join(dataDir, "state", "planted.json")));
-    assert.ok(!await world.exists(join(dataDir, "journal", "planted.json")));
-    assert.ok(!await world.exists(world.signalFile), "the bot got no signal");
-    assert.ok(!await world.exists(join("/tmp", world.tmpProbe)), "own /tmp");
-    assert.equal(await Deno.readTextFile(world.elsewhere), "untouched");
-    assert.ok(await world.exists(join(workDir, "written-by-claude")));
-    assert.ok(await world.exists(join(uploadDir, "written-by-claude")));
-    assert.ok(
-      await world.exists(join(world.home, ".claude", "written-by-claude")),
-    );
-  },
-});
+        "reach-listed-domain",
+      ];
+      for (const ability of abilities) {
+        assert.equal(report.get(ability), "CAN", ability);
+      }
+      // The network is restricted only with a list (sandbox-runtime).
+      const network = engine === "sandbox-runtime" ? "SAFE" : "LEAK";
+      for (const way of NETWORK_WAYS_OUT) {
+        assert.equal(report.get(way), network, way);
+      }
+      assert.equal(report.get("write-elsewhere"), "CANNOT");
+      const { dataDir, workDir, uploadDir } = world.spec;
+      assert.ok(!await world.exists(join(dataDir, "state", "planted.json")));
+      assert.ok(!await world.exists(join(dataDir, "journal", "planted.json")));
+      assert.ok(!await world.exists(world.signalFile), "the bot got no signal");
+      assert.ok(!await world.exists(join("/tmp", world.tmpProbe)), "own /tmp");
+      assert.equal(await Deno.readTextFile(world.elsewhere), "untouched");
+      assert.ok(await world.exists(join(workDir, "written-by-claude")));
+      assert.ok(await world.exists(join(uploadDir, "written-by-claude")));
+      assert.ok(
+        await world.exists(join(world.home, ".claude", "written-by-claude")),
+      );
+    },
+  });
+}
 
 Deno.test("sandbox: without it, the same fake reaches every way out (the test can fail)", async () => {
   await using world = await World.create();
-  const report = await world.escape(false);
-  for (const way of WAYS_OUT) assert.equal(report.get(way), "LEAK", way);
+  const report = await world.escape();
+  for (const way of [...WAYS_OUT, ...NETWORK_WAYS_OUT]) {
+    assert.equal(report.get(way), "LEAK", way);
+  }
   assert.equal(report.get("write-elsewhere"), "CAN");
   assert.ok(
     await world.exists(join(world.spec.dataDir, "state", "planted.json")),
@@ -391,7 +455,11 @@ class SandboxedClaude implements AsyncDisposable {
   readonly marker = `sandbox-test-${crypto.randomUUID()}`;
   readonly #reading: Promise<void>;
 
-  constructor(world: World, bin: string, env: Record<string, string> = {}) {
+  constructor(
+    world: World,
+    bin: string,
+    options: { engine: SandboxEngine; env?: Record<string, string> },
+  ) {
     this.process = ClaudeProcess.start({
       bin,
       cwd: world.spec.workDir,
@@ -399,14 +467,14 @@ class SandboxedClaude implements AsyncDisposable {
         HOME: world.home,
         PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
         FAKE_CLAUDE_STATE_DIR: join(world.spec.claudeConfig.dir, "fake"),
-        ...env,
+        ...options.env,
       },
       settings: {},
       marker: this.marker,
       spawn: systemSpawn,
       clock: systemClock,
       processes,
-      wrap: sandboxWrapper(world.spec),
+      wrap: sandboxWrapper(world.specFor(options.engine)),
     });
     const { events } = this.process;
     this.#reading = (async () => {
@@ -442,73 +510,118 @@ class SandboxedClaude implements AsyncDisposable {
   }
 }
 
-Deno.test({
-  name:
-    "sandbox: ClaudeProcess answers a turn, carries its marker and stops on stdin EOF",
-  ignore: NO_SANDBOX !== undefined,
-  fn: async () => {
-    await using world = await World.create();
-    const bin = await createFakeClaudeBin(
-      await Deno.makeTempDir({ dir: world.root }),
-    );
-    await using claude = new SandboxedClaude(world, bin);
-    assert.deepEqual(await claude.turn("hello"), ["echo: hello"]);
-    const marked = await processes.findMarked(claude.marker);
-    assert.ok(
-      marked.some((p) => p.pid === claude.process.pid),
-      "the pid the bot spawned (bwrap) carries the marker",
-    );
-    assert.ok(
-      marked.some((p) =>
-        p.pid !== claude.process.pid && /fake_claude/.test(p.args)
-      ),
-      `the host sees the sandboxed claude with its marker: ${
-        JSON.stringify(marked)
-      }`,
-    );
-    const exit = await claude.stop(5_000);
-    assert.deepEqual([exit.code, exit.signal], [0, null], exit.stderrTail);
-    assert.deepEqual(await processes.findMarked(claude.marker), []);
-  },
-});
-
-Deno.test({
-  name:
-    "sandbox: a claude that ignores EOF and SIGTERM goes down with its tool processes",
-  ignore: NO_SANDBOX !== undefined,
-  fn: async () => {
-    await using world = await World.create();
-    const bin = await createFakeClaudeBin(
-      await Deno.makeTempDir({ dir: world.root }),
-    );
-    await using claude = new SandboxedClaude(world, bin, {
-      FAKE_CLAUDE_IGNORE_SIGTERM: "1",
-    });
-    await claude.turn("!tool-sleep 300");
-    await pollUntil(
-      async () =>
-        (await processes.findMarked(claude.marker)).some((p) =>
-          p.args.startsWith("sleep 300")
+for (const { engine, skip } of ENGINES) {
+  Deno.test({
+    name:
+      `sandbox (${engine}): ClaudeProcess answers a turn, carries its marker and stops on stdin EOF`,
+    ignore: skip !== undefined,
+    fn: async () => {
+      await using world = await World.create();
+      const bin = await createFakeClaudeBin(
+        await Deno.makeTempDir({ dir: world.root }),
+      );
+      await using claude = new SandboxedClaude(world, bin, { engine });
+      assert.deepEqual(await claude.turn("hello"), ["echo: hello"]);
+      const marked = await processes.findMarked(claude.marker);
+      assert.ok(
+        marked.some((p) => p.pid === claude.process.pid),
+        "the pid the bot spawned (bwrap, or srt) carries the marker",
+      );
+      assert.ok(
+        marked.some((p) =>
+          p.pid !== claude.process.pid && /fake_claude/.test(p.args)
         ),
-      { description: "the tool's sleep, marked", timeoutMs: WAIT_MS },
+        `the host sees the sandboxed claude with its marker: ${
+          JSON.stringify(marked)
+        }`,
+      );
+      const exit = await claude.stop(5_000);
+      assert.deepEqual([exit.code, exit.signal], [0, null], exit.stderrTail);
+      assert.deepEqual(await processes.findMarked(claude.marker), []);
+    },
+  });
+
+  Deno.test({
+    name:
+      `sandbox (${engine}): a claude that ignores EOF and SIGTERM goes down with its tool processes`,
+    ignore: skip !== undefined,
+    fn: async () => {
+      await using world = await World.create();
+      const bin = await createFakeClaudeBin(
+        await Deno.makeTempDir({ dir: world.root }),
+      );
+      await using claude = new SandboxedClaude(world, bin, {
+        engine,
+        env: { FAKE_CLAUDE_IGNORE_SIGTERM: "1" },
+      });
+      await claude.turn("!tool-sleep 300");
+      await pollUntil(
+        async () =>
+          (await processes.findMarked(claude.marker)).some((p) =>
+            p.args.startsWith("sleep 300")
+          ),
+        { description: "the tool's sleep, marked", timeoutMs: WAIT_MS },
+      );
+      // A turn that never ends: stdin EOF alone cannot stop it.
+      await claude.process.sendUserMessage("!hang");
+      const exit = await claude.stop(1_000);
+      // bwrap does not forward SIGTERM: it dies of it and takes the sandbox
+      // along. srt passes it on to its own bwrap, which does the same.
+      if (engine === "bubblewrap") assert.equal(exit.signal, "SIGTERM");
+      assert.deepEqual(await processes.findMarked(claude.marker), []);
+    },
+  });
+}
+
+Deno.test("detectSandbox() with CLAUDE_SANDBOX_NETWORK: refused when off or when srt cannot run, never unrestricted", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "sandbox_probe_" });
+  try {
+    const network = ["api.anthropic.com"];
+    await assert.rejects(
+      detectSandbox("off", { spawn: systemSpawn, network, dataDir }),
+      { name: "SandboxUnavailableError", message: /CLAUDE_SANDBOX is off/ },
     );
-    // A turn that never ends: stdin EOF alone cannot stop it.
-    await claude.process.sendUserMessage("!hang");
-    const exit = await claude.stop(1_000);
-    // bwrap does not forward SIGTERM: it dies of it and takes the sandbox along.
-    assert.equal(exit.signal, "SIGTERM");
-    assert.deepEqual(await processes.findMarked(claude.marker), []);
-  },
+    for (const mode of ["auto", "on"] as const) {
+      await assert.rejects(
+        detectSandbox(mode, {
+          spawn: failingSpawn(new Deno.errors.NotFound("srt")),
+          network,
+          dataDir,
+        }),
+        {
+          name: "SandboxUnavailableError",
+          message: /sandbox-runtime \(srt\) is not installed.*npm ci/,
+        },
+      );
+    }
+    // srt itself refuses a bad list (a bare "*" would allow everything).
+    const refused = await detectSandbox("auto", {
+      spawn: systemSpawn,
+      network: ["*"],
+      dataDir,
+    }).then(() => undefined, (error: Error) => error.message);
+    assert.match(refused ?? "started with *", /srt\) cannot run/);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
 });
 
-Deno.test("detectSandbox() refuses CLAUDE_SANDBOX_NETWORK in every mode rather than leave the network open", async () => {
-  for (const mode of ["auto", "on", "off"] as const) {
-    await assert.rejects(
-      detectSandbox(mode, {
-        spawn: systemSpawn,
-        network: ["api.anthropic.com"],
-      }),
-      { name: "SandboxUnavailableError", message: /CLAUDE_SANDBOX_NETWORK/ },
-    );
-  }
+Deno.test({
+  name: "detectSandbox() with CLAUDE_SANDBOX_NETWORK runs sandbox-runtime",
+  ignore: NO_RUNTIME !== undefined,
+  fn: async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "sandbox_probe_" });
+    try {
+      assert.deepEqual(
+        await detectSandbox("auto", {
+          spawn: systemSpawn,
+          network: ALLOWED_DOMAINS,
+          dataDir,
+        }),
+        { isActive: true, engine: "sandbox-runtime" },
+      );
+    } finally {
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
 });

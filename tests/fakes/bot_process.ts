@@ -7,6 +7,7 @@ import { parseConfig } from "../../config.ts";
 import type { JournalEntry } from "../../journal.ts";
 import { claudeEnvNames, mainRunArgs } from "../../launch.ts";
 import { TextLineStream } from "../../line_stream.ts";
+import { claudeConfigPaths } from "../../sandbox.ts";
 import { readJournal } from "./journal_files.ts";
 import { processes } from "./spare_process.ts";
 import { type ClaudeStart, OWNER_ID, TEST_TOKEN } from "./bot_harness.ts";
@@ -124,6 +125,7 @@ export class Sandbox implements AsyncDisposable {
     const args = mainRunArgs(parseConfig(env, REPO_DIR), {
       claudeEnvNames: claudeEnvNames(env),
       botDir: REPO_DIR,
+      claudeConfig: claudeConfigPaths(env),
     });
     return BotProcess.spawn(["run", ...args], env);
   }

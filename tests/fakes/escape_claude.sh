@@ -10,8 +10,11 @@
 #   ESCAPE_BOT_DIR                      the bot's folder, with its .env
 #   ESCAPE_BOT_PID                      the bot's pid as the host sees it
 #   ESCAPE_HIDDEN_FILE, ESCAPE_HIDDEN_DIR  CLAUDE_SANDBOX_HIDE paths
-#   ESCAPE_TMP_PROBE                    a /tmp file name to create
+#   ESCAPE_TMP_PROBE                    a file name to create in the temp folder
 #   ESCAPE_ELSEWHERE                    a file outside every writable path
+#   ESCAPE_NET_PORT                     a port on the host's 127.0.0.1 that
+#                                       answers NET-OK; the allow-list names
+#                                       it as localhost, not as 127.0.0.1
 # The bracket in each pattern keeps grep from finding its own command line.
 
 cd "$ESCAPE_WORK_DIR" || exit 97
@@ -51,11 +54,18 @@ report hidden-dir "$(found "$ESCAPE_HIDDEN_DIR/key.pem" 'HIDDEN-SECRE[T]')"
 report state-write "$( (echo planted > "$ESCAPE_DATA_DIR/state/planted.json") 2>/dev/null && echo yes || echo no)"
 report journal-write "$( (echo planted > "$ESCAPE_DATA_DIR/journal/planted.json") 2>/dev/null && echo yes || echo no)"
 report signal-bot "$(kill -USR1 "$ESCAPE_BOT_PID" 2>/dev/null && echo yes || echo no)"
+web() { # web <curl options...>: the page was fetched
+  curl -s -m 5 "$@" 2>/dev/null | grep -q 'NET-OK' && echo yes || echo no
+}
+# Around the proxy, and through it to an address not on the list.
+report net-direct "$(web --noproxy '*' "http://127.0.0.1:$ESCAPE_NET_PORT/")"
+report net-unlisted "$(web "http://127.0.0.1:$ESCAPE_NET_PORT/")"
 
 ability read-workdir grep -q 'WORK-NOT[E]' "$ESCAPE_WORK_DIR/readme.txt"
 ability write-workdir touch "$ESCAPE_WORK_DIR/written-by-claude"
 ability write-uploads touch "$ESCAPE_UPLOAD_DIR/written-by-claude"
-ability write-tmp touch "/tmp/$ESCAPE_TMP_PROBE"
+ability write-tmp touch "${TMPDIR:-/tmp}/$ESCAPE_TMP_PROBE"
+ability reach-listed-domain [ "$(web "http://localhost:$ESCAPE_NET_PORT/")" = yes ]
 ability write-claude-config touch "$HOME/.claude/written-by-claude"
 ability write-elsewhere touch "$ESCAPE_ELSEWHERE"
 echo DONE

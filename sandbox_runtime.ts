@@ -1,0 +1,134 @@
+// The sandbox with a network allow-list (CLAUDE_SANDBOX_NETWORK): Anthropic's
+// sandbox-runtime (`srt`) runs Claude in bubblewrap without a network of its
+// own, and lets it out only through srt's proxy, which admits the listed
+// domains. The filesystem rules are those of sandbox.ts, said in srt's terms.
+
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { isWithin } from "./paths.ts";
+import type { CommandLine } from "./subprocess.ts";
+
+/**
+ * srt's command-line entry, installed by `npm ci` in tools/sandbox-runtime
+ * (pinned there); a node script, so `node` must be on PATH.
+ */
+export const SANDBOX_RUNTIME_BIN = fileURLToPath(
+  new URL(
+    "./tools/sandbox-runtime/node_modules/@anthropic-ai/sandbox-runtime/dist/cli.js",
+    import.meta.url,
+  ),
+);
+
+/** How to install what srt needs, for messages. */
+export const SANDBOX_RUNTIME_INSTALL =
+  "apt-get install bubblewrap socat ripgrep, Node.js on PATH, and " +
+  "`npm ci` in tools/sandbox-runtime";
+
+/** The paths of one session's srt sandbox; all absolute. */
+export interface RuntimeSandboxPaths {
+  workDir: string;
+  uploadDir: string;
+  dataDir: string;
+  botDir: string;
+  claudeConfig: { dir: string; file?: string };
+  writable: readonly string[];
+  hide: readonly string[];
+}
+
+/** srt's settings file (the subset the bot writes). */
+export interface RuntimeSettings {
+  network: {
+    allowedDomains: string[];
+    deniedDomains: string[];
+    /** Never ask: a domain not listed is refused. */
+    strictAllowlist: true;
+  };
+  filesystem: {
+    denyRead: string[];
+    allowRead: string[];
+    allowWrite: string[];
+    denyWrite: string[];
+  };
+}
+
+/**
+ * Where the bot keeps one session's srt files, inside DATA_DIR (which the
+ * sandbox hides): the settings file and the session's private temp folder.
+ * Keyed by the upload folder, which no two sessions share (a working dir
+ * can be: two sessions on one repository).
+ */
+export function runtimeFiles(
+  paths: Pick<RuntimeSandboxPaths, "dataDir" | "uploadDir">,
+): { settings: string; tmpDir: string } {
+  const key = createHash("sha256").update(paths.uploadDir).digest("hex")
+    .slice(0, 32);
+  const dir = join(paths.dataDir, "sandbox");
+  return {
+    settings: join(dir, `${key}.json`),
+    tmpDir: join(dir, "tmp", key),
+  };
+}
+
+/**
+ * The settings for one session: DATA_DIR, the bot's `.env` and the hidden
+ * paths unreadable, the session's folders (and its temp folder) readable
+ * again inside DATA_DIR and writable with Claude's config and
+ * CLAUDE_SANDBOX_WRITABLE (except inside DATA_DIR); the rest read-only. The
+ * network: only `domains`, through srt's proxy.
+ */
+export function runtimeSettings(
+  paths: RuntimeSandboxPaths,
+  domains: readonly string[],
+): RuntimeSettings {
+  const { tmpDir } = runtimeFiles(paths);
+  const own = [paths.workDir, paths.uploadDir, tmpDir];
+  const config = [
+    paths.claudeConfig.dir,
+    ...(paths.claudeConfig.file ? [paths.claudeConfig.file] : []),
+  ];
+  const writable = paths.writable.filter((path) =>
+    !isWithin(path, paths.dataDir)
+  );
+  return {
+    network: {
+      allowedDomains: [...domains],
+      deniedDomains: [],
+      strictAllowlist: true,
+    },
+    filesystem: {
+      denyRead: [paths.dataDir, join(paths.botDir, ".env"), ...paths.hide],
+      allowRead: own,
+      allowWrite: [...new Set([...own, ...config, ...writable])],
+      denyWrite: [],
+    },
+  };
+}
+
+/**
+ * The srt command line for `command`. Inside, `env` points TMPDIR at the
+ * session's temp folder (srt leaves /tmp read-only) and drops NO_PROXY:
+ * there is no network but the proxy, so every connection goes to it and the
+ * allow-list decides (srt's NO_PROXY would send private addresses nowhere).
+ */
+export function runtimeCommand(
+  command: CommandLine,
+  files: { settings: string; tmpDir: string },
+): CommandLine {
+  return {
+    bin: SANDBOX_RUNTIME_BIN,
+    args: [
+      "--settings",
+      files.settings,
+      "--",
+      "env",
+      "-u",
+      "NO_PROXY",
+      "-u",
+      "no_proxy",
+      `TMPDIR=${files.tmpDir}`,
+      command.bin,
+      ...command.args,
+    ],
+  };
+}
