@@ -120,6 +120,9 @@ export function mainRunArgs(
   return [
     "--no-prompt",
     `--v8-flags=${BOT_V8_FLAGS.join(",")}`,
+    // Deno's cache of compiled code is a database mapped into memory (about
+    // 3 MB resident); the bot's JavaScript compiles in milliseconds without it.
+    "--no-code-cache",
     ...(options.envFile ? [`--env-file=${options.envFile}`] : []),
     `--allow-net=${[...hosts].join(",")}`,
     `--allow-read=${[...new Set(readable)].join(",")}`,

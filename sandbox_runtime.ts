@@ -3,8 +3,7 @@
 // own, and lets it out only through srt's proxy, which admits the listed
 // domains. The filesystem rules are those of sandbox.ts, said in srt's terms.
 
-import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isWithin } from "./paths.ts";
 import type { CommandLine } from "./subprocess.ts";
@@ -55,14 +54,15 @@ export interface RuntimeSettings {
 /**
  * Where the bot keeps one session's srt files, inside DATA_DIR (which the
  * sandbox hides): the settings file and the session's private temp folder.
- * Keyed by the upload folder, which no two sessions share (a working dir
- * can be: two sessions on one repository).
+ * Named after the upload folder, which no two sessions share (a working dir
+ * can be: two sessions on one repository), encoded into one file name.
  */
 export function runtimeFiles(
   paths: Pick<RuntimeSandboxPaths, "dataDir" | "uploadDir">,
 ): { settings: string; tmpDir: string } {
-  const key = createHash("sha256").update(paths.uploadDir).digest("hex")
-    .slice(0, 32);
+  // Dots encoded too, so no name can be "." or "..".
+  const key = encodeURIComponent(relative(paths.dataDir, paths.uploadDir))
+    .replaceAll(".", "%2E");
   const dir = join(paths.dataDir, "sandbox");
   return {
     settings: join(dir, `${key}.json`),

@@ -18,6 +18,12 @@ import {
   SandboxUnavailableError,
   sandboxWrapper,
 } from "../sandbox.ts";
+import {
+  runtimeCommand,
+  runtimeFiles,
+  runtimeSettings,
+  SANDBOX_RUNTIME_BIN,
+} from "../sandbox_runtime.ts";
 import { type SpawnFn, systemSpawn } from "../spawner.ts";
 import type { ClaudeEvent } from "../stream_json.ts";
 import { type ClaudeExit, ClaudeProcess } from "../subprocess.ts";
@@ -624,4 +630,60 @@ Deno.test({
       await Deno.remove(dataDir, { recursive: true });
     }
   },
+});
+
+Deno.test("runtimeSettings() says the bwrap rules in srt's terms: DATA_DIR hidden but the session's folders, writes only where allowed", () => {
+  const paths = {
+    workDir: "/data/work/1001/s1",
+    uploadDir: "/data/uploads/1001/s1",
+    claudeConfig: { dir: "/home/u/.claude", file: "/home/u/.claude.json" },
+    dataDir: "/data",
+    botDir: "/srv/bot",
+    writable: ["/home/u/.cache", "/data/state"],
+    hide: ["/etc/bot.env"],
+  };
+  const files = runtimeFiles(paths);
+  assert.equal(files.settings, "/data/sandbox/uploads%2F1001%2Fs1.json");
+  assert.equal(files.tmpDir, "/data/sandbox/tmp/uploads%2F1001%2Fs1");
+  assert.equal(
+    runtimeFiles({ dataDir: "/data", uploadDir: "/" }).tmpDir,
+    "/data/sandbox/tmp/%2E%2E",
+    "never a name that leads out of the folder",
+  );
+  assert.deepEqual(runtimeSettings(paths, ["api.anthropic.com"]), {
+    network: {
+      allowedDomains: ["api.anthropic.com"],
+      deniedDomains: [],
+      strictAllowlist: true,
+    },
+    filesystem: {
+      denyRead: ["/data", "/srv/bot/.env", "/etc/bot.env"],
+      allowRead: [paths.workDir, paths.uploadDir, files.tmpDir],
+      // Inside DATA_DIR only the session's own folders: /data/state is not.
+      allowWrite: [
+        paths.workDir,
+        paths.uploadDir,
+        files.tmpDir,
+        "/home/u/.claude",
+        "/home/u/.claude.json",
+        "/home/u/.cache",
+      ],
+      denyWrite: [],
+    },
+  });
+  const { bin, args } = runtimeCommand({ bin: "claude", args: ["-p"] }, files);
+  assert.equal(bin, SANDBOX_RUNTIME_BIN);
+  assert.deepEqual(args, [
+    "--settings",
+    files.settings,
+    "--",
+    "env",
+    "-u",
+    "NO_PROXY",
+    "-u",
+    "no_proxy",
+    `TMPDIR=${files.tmpDir}`,
+    "claude",
+    "-p",
+  ]);
 });
