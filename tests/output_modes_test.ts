@@ -245,19 +245,16 @@ Deno.test("normal mode shows the running tool until the answer streams in", asyn
 Deno.test({
   name:
     "drafts fall back to edits for the rest of the run when the server lacks them",
-  // TODO(#13): a draft still queued or in flight when the instant fake's
-  // answer is ready is cancelled or aborted before its 404 is read, so
-  // whether the first turn learns of the 404 is a race here; the fallback
-  // marking itself is covered by chat_api_test.ts.
-  ignore: true,
   fn: async () => {
     await using bot = await BotHarness.start({ pacing: PACING });
     bot.api.injectError("sendMessageDraft", {
       error_code: 404,
       description: "Not Found: method not found",
     });
-    await turn(bot, "!tools 3");
-    assert.equal(bot.api.messages().at(-1)!.text, NORMAL_ANSWER);
+    // A turn that streams for half a second: its first draft's 404 is read
+    // while it runs (an instant answer would cancel the draft before that).
+    await turn(bot, "!slow 500");
+    assert.equal(bot.api.messages().at(-1)!.text, "slow reply");
     const again = await turn(bot, "!tools 3");
     assert.ok(!again.some((line) => line.startsWith("draft")), "edits only");
     assert.deepEqual(shownAtEnd(again), shownAtEnd(TRANSCRIPTS.group.normal));
