@@ -50,6 +50,25 @@ async function commandLine(pid: number): Promise<string> {
   return new TextDecoder().decode(stdout).trim();
 }
 
+/**
+ * Waits (bounded) for `process`, signalled to stop, to exit 0 saying it
+ * stopped cleanly, with `pid` (the bot, or its Claude) gone too.
+ */
+async function assertStopsCleanly(
+  process: BotProcess,
+  pid: number,
+): Promise<void> {
+  const status = await process.exitWithin(
+    GRACE_MS + EXIT_MARGIN_MS + SLACK_MS,
+  );
+  assert.equal(status.code, 0, process.output.join("\n"));
+  assert.ok(
+    process.output.some((line) => line.includes("Stopped cleanly")),
+    process.output.join("\n"),
+  );
+  assert.equal(await isAlive(pid), false);
+}
+
 Deno.test("main.ts answers a message under the start task's scoped permissions", async () => {
   await using sandbox = await Sandbox.create();
   await using bot = sandbox.startBot();
@@ -284,14 +303,7 @@ Deno.test("deno task start runs the bot end to end and forwards SIGTERM to it", 
   const mainPid = await childPid(task.pid);
 
   task.signal("SIGTERM");
-  const status = await task.exitWithin(GRACE_MS + EXIT_MARGIN_MS + SLACK_MS);
-
-  assert.equal(status.code, 0, task.output.join("\n"));
-  assert.ok(
-    task.output.some((line) => line.includes("Stopped cleanly")),
-    task.output.join("\n"),
-  );
-  assert.equal(await isAlive(mainPid), false);
+  await assertStopsCleanly(task, mainPid);
 });
 
 Deno.test("deno task start shuts down once when SIGTERM reaches the whole process group", async () => {
@@ -304,14 +316,7 @@ Deno.test("deno task start shuts down once when SIGTERM reaches the whole proces
   // systemd (KillMode=control-group) and a terminal's Ctrl-C signal every
   // process of the group: the bot gets it directly and again from deno task.
   Deno.kill(-task.pid, "SIGTERM");
-  const status = await task.exitWithin(GRACE_MS + EXIT_MARGIN_MS + SLACK_MS);
-
-  assert.equal(status.code, 0, task.output.join("\n"));
-  assert.ok(
-    task.output.some((line) => line.includes("Stopped cleanly")),
-    task.output.join("\n"),
-  );
-  assert.equal(await isAlive(claudePid), false);
+  await assertStopsCleanly(task, claudePid);
 });
 
 Deno.test("start.sh without a token and without a terminal exits 1 naming deno task setup", async () => {
@@ -344,14 +349,7 @@ Deno.test("start.sh replaces itself with the bot: one process, which answers and
   // exec: the pid the script started with is now the bot's.
   assert.match(await commandLine(script.pid), /^\S+ run .*main\.ts/);
   script.signal("SIGTERM");
-  const status = await script.exitWithin(GRACE_MS + EXIT_MARGIN_MS + SLACK_MS);
-
-  assert.equal(status.code, 0, script.output.join("\n"));
-  assert.ok(
-    script.output.some((line) => line.includes("Stopped cleanly")),
-    script.output.join("\n"),
-  );
-  assert.equal(await isAlive(claudePid), false);
+  await assertStopsCleanly(script, claudePid);
 });
 
 for (
