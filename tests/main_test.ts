@@ -26,28 +26,27 @@ async function isAlive(pid: number): Promise<boolean> {
   return await processes.startTime(pid) !== undefined;
 }
 
-/** The pid of the one child of `pid` (the bot under `deno task`). */
-async function childPid(pid: number): Promise<number> {
+/** What `ps -o <column>=` prints for `selection` (e.g. `-p <pid>`), trimmed. */
+async function psColumn(column: string, selection: string[]): Promise<string> {
   const { stdout } = await new Deno.Command("ps", {
-    args: ["-o", "pid=", "--ppid", String(pid)],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  const pids = new TextDecoder().decode(stdout).trim().split(/\s+/);
-  assert.equal(pids.length, 1, `children of ${pid}: ${pids.join(", ")}`);
-  return Number(pids[0]);
-}
-
-/** The command line of `pid`, as `ps` shows it. */
-async function commandLine(pid: number): Promise<string> {
-  const { stdout } = await new Deno.Command("ps", {
-    args: ["-o", "args=", "-p", String(pid)],
+    args: ["-o", `${column}=`, ...selection],
     stdin: "null",
     stdout: "piped",
     stderr: "null",
   }).output();
   return new TextDecoder().decode(stdout).trim();
+}
+
+/** The pid of the one child of `pid` (the bot under `deno task`). */
+async function childPid(pid: number): Promise<number> {
+  const pids = (await psColumn("pid", ["--ppid", String(pid)])).split(/\s+/);
+  assert.equal(pids.length, 1, `children of ${pid}: ${pids.join(", ")}`);
+  return Number(pids[0]);
+}
+
+/** The command line of `pid`, as `ps` shows it. */
+function commandLine(pid: number): Promise<string> {
+  return psColumn("args", ["-p", String(pid)]);
 }
 
 /**
