@@ -76,13 +76,15 @@ export async function reapOrphans(options: {
 }
 
 /**
- * CLAUDE_BIN may be a wrapper script run by an interpreter, so every word of
- * the command (argv before the first option) counts, not argv[0] alone. Words
- * after it are skipped: Claude's Bash tool wrapper carries paths such as
- * `/tmp/claude-<hex>-cwd` in its `-c` script.
+ * CLAUDE_BIN may be a wrapper script run by an interpreter, so the program
+ * and the word after it count (argv[0] and argv[1], before the first option).
+ * Later words are skipped: Claude's Bash tool wrapper carries paths such as
+ * `/tmp/claude-<hex>-cwd` in its `-c` script, and the sandbox-runtime's socat
+ * relays name `/tmp/claude-http-<hex>.sock`.
  */
 function isClaudeProcess(args: string, claudeBin: string): boolean {
-  const command = args.split(" -", 1)[0];
-  return command.includes(claudeBin) ||
-    command.split(" ").some((word) => basename(word).includes("claude"));
+  const words = args.split(" -", 1)[0].split(" ").slice(0, 2);
+  return words.some((word) =>
+    word.includes(claudeBin) || basename(word).includes("claude")
+  );
 }

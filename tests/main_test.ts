@@ -359,7 +359,7 @@ for (
 ) {
   Deno.test({
     name:
-      `main.ts under its scoped flags runs Claude in the sandbox (${engine})`,
+      `main.ts under its scoped flags runs Claude in the sandbox (${engine}); after kill -9 nothing of it is left and the session resumes`,
     ignore: !await isSandboxAvailable(env.CLAUDE_SANDBOX_NETWORK),
     fn: async () => {
       await using sandbox = await Sandbox.create();
@@ -368,21 +368,47 @@ for (
       const state = sandbox.env.FAKE_CLAUDE_STATE_DIR;
       await Deno.writeTextFile(log, "");
       await Deno.mkdir(state);
-      await using bot = sandbox.startBot({
+      const sandboxed = {
         CLAUDE_SANDBOX: "on",
         CLAUDE_SANDBOX_WRITABLE: `${log},${state}`,
         ...env,
-      });
-      await bot.ready();
+      };
+      {
+        await using first = sandbox.startBot(sandboxed);
+        await first.ready();
+        await sandbox.ask("!tool-sleep 60", /started sleep/);
+        const [start] = await sandbox.claudeStarts();
+        assert.ok(start.pid < 10, `pid ${start.pid}: its own pid namespace`);
+        assert.ok(
+          !first.output.some((line) =>
+            /NotCapable|PermissionDenied/.test(line)
+          ),
+          first.output.join("\n"),
+        );
+        assert.ok((await processes.findMarked(start.marker!)).length > 0);
+        // A turn in flight keeps Claude alive after its stdin closes.
+        sandbox.api.sendText("!hang");
+        await sandbox.claudeReceived("!hang");
 
-      await sandbox.ask(`hello from ${engine}`, /echo: hello from/);
-
+        first.signal("SIGKILL");
+        await first.exitWithin(WAIT_MS);
+      }
+      // bwrap dies with the bot and takes its sandbox along; srt outlives
+      // it, and the next start reaps it by its marker.
+      await using second = sandbox.startBot(sandboxed);
+      await second.ready();
+      const reaped = await second.waitForOutput(/Reaped \d+ orphaned/);
+      const claude = Number(/Reaped (\d+) orphaned Claude/.exec(reaped)![1]);
+      if (engine === "bubblewrap") assert.equal(claude, 0, reaped);
+      // At least srt, the process the bot recorded; never its socat relays.
+      else assert.ok(claude >= 1 && claude <= 2, reaped);
       const [start] = await sandbox.claudeStarts();
-      assert.ok(start.pid < 10, `pid ${start.pid}: its own pid namespace`);
-      assert.ok(
-        !bot.output.some((line) => /NotCapable|PermissionDenied/.test(line)),
-        bot.output.join("\n"),
-      );
+      assert.deepEqual(await processes.findMarked(start.marker!), []);
+
+      const history = await sandbox.ask("!history", /tool-sleep/);
+      assert.match(history.text, /"!tool-sleep 60"/);
+      const starts = await sandbox.claudeStarts();
+      assert.ok(starts[1].argv.includes("--resume"), "resumed, not anew");
     },
   });
 }
