@@ -132,11 +132,12 @@ export function mainRunArgs(
       [
         config.claudeBin,
         ...HELPER_BINARIES,
-        ...(isSandboxed ? [SANDBOX_BIN] : []),
-        // srt runs the sandbox when the network is restricted.
-        ...(isSandboxed && config.sandboxNetwork.length > 0
+        // The sandbox's engine: srt when the network is restricted.
+        ...(!isSandboxed
+          ? []
+          : config.sandboxNetwork.length > 0
           ? [SANDBOX_RUNTIME_BIN]
-          : []),
+          : [SANDBOX_BIN]),
       ].join(",")
     }`,
     mainPath,

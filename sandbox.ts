@@ -122,15 +122,20 @@ async function runtimeProbeProblem(
   options: { network: readonly string[]; dataDir: string },
 ): Promise<string | undefined> {
   const settings = join(options.dataDir, "sandbox", "probe.json");
-  writeSettings(settings, {
-    network: {
-      allowedDomains: [...options.network],
-      deniedDomains: [],
-      strictAllowlist: true,
-    },
-    filesystem: { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [] },
-  });
   try {
+    writeSettings(settings, {
+      network: {
+        allowedDomains: [...options.network],
+        deniedDomains: [],
+        strictAllowlist: true,
+      },
+      filesystem: {
+        denyRead: [],
+        allowRead: [],
+        allowWrite: [],
+        denyWrite: [],
+      },
+    });
     const { code, stderr } = await runCommand(spawn, SANDBOX_RUNTIME_BIN, {
       args: ["--settings", settings, "--", "true"],
       timeoutMs: PROBE_TIMEOUT_MS,
@@ -141,6 +146,7 @@ async function runtimeProbeProblem(
       `(exit code ${code}: ${said || "no message"}); it needs ` +
       SANDBOX_RUNTIME_INSTALL;
   } catch (error) {
+    if (error instanceof SandboxSetupError) return error.message;
     if (error instanceof Deno.errors.NotFound) {
       return `sandbox-runtime (srt) is not installed, and ` +
         `CLAUDE_SANDBOX_NETWORK needs it: ${SANDBOX_RUNTIME_INSTALL}`;

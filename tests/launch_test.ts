@@ -186,7 +186,6 @@ Deno.test("mainRunArgs() with CLAUDE_SANDBOX_NETWORK lets the bot run sandbox-ru
     "ps",
     "kill",
     "git",
-    "bwrap",
     SANDBOX_RUNTIME_BIN,
   ]);
   assert.ok(
