@@ -3,12 +3,13 @@
 # and a terminal to ask on, then the bot), but the bot replaces this shell
 # (exec): no task process stays resident beside it (about 22 MB, see
 # BENCHMARKS.md), and under systemd the main process is the bot itself.
-# Deno: $DENO, else `deno` on PATH, else the pinned one through npx.
+# Deno: $DENO, else the pinned one through npx (as the README's commands),
+# else `deno` on PATH.
 set -eu
 cd "$(dirname "$0")"
 if [ -z "${DENO:-}" ]; then
-  DENO=$(command -v deno) ||
-    DENO=$(npx --prefer-offline -y deno@2.9.6 eval 'console.log(Deno.execPath())')
+  DENO=$(npx --prefer-offline -y deno@2.9.6 eval 'console.log(Deno.execPath())' 2>/dev/null) ||
+    DENO=$(command -v deno)
 fi
 launch() {
   "$DENO" run --quiet --allow-env --allow-read=.env launch.ts "$@"
