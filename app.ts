@@ -15,11 +15,8 @@ import { ProjectCommands } from "./project_commands.ts";
 import { InstanceLock } from "./instance_lock.ts";
 import { loadPersonasOrBuiltIns } from "./personas.ts";
 import { describeDiscoveryWarning, discoverProjects } from "./projects.ts";
-import {
-  claudeConfigPaths,
-  detectSandbox,
-  type SandboxStatus,
-} from "./sandbox.ts";
+import { detectSandbox } from "./sandbox.ts";
+import { claudeConfigPaths, type SandboxStatus } from "./sandbox_spec.ts";
 import { claudeLauncher, type LaunchFn } from "./launcher.ts";
 import { type ProcessIdentity, ProcessTable } from "./process_tree.ts";
 import { SessionRegistry } from "./sessions.ts";

@@ -19,11 +19,8 @@ import {
 import { claudeCredentialsPath } from "./setup_claude.ts";
 import { envFileValues } from "./setup_env_file.ts";
 import { loaderProblem } from "./preflight.ts";
-import {
-  type ClaudeConfigPaths,
-  claudeConfigPaths,
-  SANDBOX_BIN,
-} from "./sandbox.ts";
+import { SANDBOX_BIN } from "./sandbox_bwrap.ts";
+import { type ClaudeConfigPaths, claudeConfigPaths } from "./sandbox_spec.ts";
 import { isAbsolute, join } from "node:path";
 import { SANDBOX_RUNTIME_BIN } from "./sandbox_runtime.ts";
 

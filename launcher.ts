@@ -3,7 +3,8 @@
 // and (when on) sandbox.
 import type { Clock } from "./clock.ts";
 import type { ProcessTable } from "./process_tree.ts";
-import { type SandboxSpec, sandboxWrapper } from "./sandbox.ts";
+import { sandboxWrapper } from "./sandbox.ts";
+import type { SandboxSpec } from "./sandbox_spec.ts";
 import type { SpawnFn } from "./spawner.ts";
 import { ClaudeProcess, type ClaudeSettings } from "./subprocess.ts";
 

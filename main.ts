@@ -14,7 +14,7 @@ import { InstanceLockedError } from "./instance_lock.ts";
 import { checkEnvironment } from "./preflight.ts";
 import { reapOrphans } from "./reaper.ts";
 import { sleep, systemClock } from "./clock.ts";
-import { SandboxUnavailableError } from "./sandbox.ts";
+import { SandboxUnavailableError } from "./sandbox_spec.ts";
 import { systemSpawn } from "./spawner.ts";
 
 /** After the grace, shutdown gets this long for persisting and the bot's last calls. */

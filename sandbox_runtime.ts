@@ -1,12 +1,18 @@
 // The sandbox with a network allow-list (CLAUDE_SANDBOX_NETWORK): Anthropic's
 // sandbox-runtime (`srt`) runs Claude in bubblewrap without a network of its
 // own, and lets it out only through srt's proxy, which admits the listed
-// domains. The filesystem rules are those of sandbox.ts, said in srt's terms.
+// domains. The filesystem rules are those of sandbox_bwrap.ts, in srt's terms.
 
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isWithin } from "./paths.ts";
-import type { CommandLine } from "./subprocess.ts";
+import {
+  SANDBOX_PROBE_TIMEOUT_MS,
+  SandboxSetupError,
+  type SandboxSpec,
+} from "./sandbox_spec.ts";
+import { runCommand, type SpawnFn } from "./spawner.ts";
+import type { CommandLine, CommandWrapper } from "./subprocess.ts";
 
 /**
  * srt's command-line entry, installed by `npm ci` in tools/sandbox-runtime
@@ -24,16 +30,8 @@ export const SANDBOX_RUNTIME_INSTALL =
   "apt-get install bubblewrap socat ripgrep, Node.js on PATH, and " +
   "`npm ci` in tools/sandbox-runtime";
 
-/** The paths of one session's srt sandbox; all absolute. */
-export interface RuntimeSandboxPaths {
-  workDir: string;
-  uploadDir: string;
-  dataDir: string;
-  botDir: string;
-  claudeConfig: { dir: string; file?: string };
-  writable: readonly string[];
-  hide: readonly string[];
-}
+/** The paths of one session's srt sandbox (the network list aside). */
+export type RuntimeSandboxPaths = Omit<SandboxSpec, "network" | "readable">;
 
 /** srt's settings file (the subset the bot writes). */
 export interface RuntimeSettings {
@@ -131,4 +129,102 @@ export function runtimeCommand(
       ...command.args,
     ],
   };
+}
+
+/**
+ * Returns a CommandWrapper into srt for one session: each call writes its
+ * settings and empties its temp folder (a fresh one per process, as a
+ * private /tmp would be), then builds the command line.
+ * @throws {SandboxSetupError} (from the wrapper) when a file cannot be written
+ */
+export function runtimeWrapper(
+  paths: RuntimeSandboxPaths,
+  domains: readonly string[],
+): CommandWrapper {
+  return (command) => {
+    const files = runtimeFiles(paths);
+    writeSettings(files.settings, runtimeSettings(paths, domains));
+    emptyFolder(files.tmpDir);
+    return runtimeCommand(command, files);
+  };
+}
+
+/** Runs `srt … true` with the allow-list; its refusal, if any, in one line. */
+export async function runtimeProbeProblem(
+  spawn: SpawnFn,
+  options: { network: readonly string[]; dataDir: string },
+): Promise<string | undefined> {
+  const settings = join(options.dataDir, "sandbox", "probe.json");
+  try {
+    writeSettings(settings, {
+      network: {
+        allowedDomains: [...options.network],
+        deniedDomains: [],
+        strictAllowlist: true,
+      },
+      filesystem: {
+        denyRead: [],
+        allowRead: [],
+        allowWrite: [],
+        denyWrite: [],
+      },
+    });
+    const { code, stderr } = await runCommand(spawn, SANDBOX_RUNTIME_BIN, {
+      args: ["--settings", settings, "--", "true"],
+      timeoutMs: SANDBOX_PROBE_TIMEOUT_MS,
+    });
+    if (code === 0) return undefined;
+    const said = stderr.trim().split("\n").filter(Boolean).join("; ");
+    return `sandbox-runtime (srt) cannot run for CLAUDE_SANDBOX_NETWORK ` +
+      `(exit code ${code}: ${said || "no message"}); it needs ` +
+      SANDBOX_RUNTIME_INSTALL;
+  } catch (error) {
+    if (error instanceof SandboxSetupError) return error.message;
+    if (error instanceof Deno.errors.NotFound) {
+      return `sandbox-runtime (srt) is not installed, and ` +
+        `CLAUDE_SANDBOX_NETWORK needs it: ${SANDBOX_RUNTIME_INSTALL}`;
+    }
+    if (
+      error instanceof Deno.errors.NotCapable ||
+      error instanceof Deno.errors.PermissionDenied
+    ) {
+      return `the bot may not run ${SANDBOX_RUNTIME_BIN}: add it to --allow-run`;
+    }
+    throw error;
+  }
+}
+
+/**
+ * Writes an srt settings file (owner-only, in a folder the sandbox hides).
+ * @throws {SandboxSetupError} when it cannot be written
+ */
+function writeSettings(path: string, settings: RuntimeSettings): void {
+  try {
+    Deno.mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    Deno.writeTextFileSync(path, JSON.stringify(settings, null, 2), {
+      mode: 0o600,
+    });
+  } catch (error) {
+    throw new SandboxSetupError(path, String(error), { cause: error });
+  }
+}
+
+/**
+ * Makes `dir` an empty folder: a session's temp folder starts fresh with
+ * each process, as a private /tmp does.
+ * @throws {SandboxSetupError} when it cannot be emptied or created
+ */
+function emptyFolder(dir: string): void {
+  try {
+    Deno.removeSync(dir, { recursive: true });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw new SandboxSetupError(dir, String(error), { cause: error });
+    }
+  }
+  try {
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new SandboxSetupError(dir, String(error), { cause: error });
+  }
 }

@@ -8,7 +8,7 @@ import {
   previewHtml,
   streamedPart,
 } from "../answer.ts";
-import { SandboxSetupError } from "../sandbox.ts";
+import { SandboxSetupError } from "../sandbox_spec.ts";
 import { ClaudeStartError } from "../subprocess.ts";
 import { renderMarkdown } from "../render.ts";
 import type { TurnOutcome } from "../turn.ts";

@@ -83,6 +83,8 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   "claude_history.ts": "process",
   "sandbox.ts": "process",
   "sandbox_runtime.ts": "process",
+  "sandbox_bwrap.ts": "process",
+  "sandbox_spec.ts": "process",
   // Knows no one: time, spawning, locks, files, configuration, formatting.
   "clock.ts": "base",
   "spawner.ts": "base",

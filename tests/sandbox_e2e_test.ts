@@ -5,7 +5,8 @@
 // reason) where its engine cannot run.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { detectSandbox, SandboxUnavailableError } from "../sandbox.ts";
+import { detectSandbox } from "../sandbox.ts";
+import { SandboxUnavailableError } from "../sandbox_spec.ts";
 import { systemSpawn } from "../spawner.ts";
 import { BotHarness, OWNER_ID } from "./fakes/bot_harness.ts";
 import type { ManualClock } from "./fakes/manual_clock.ts";

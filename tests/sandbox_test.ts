@@ -7,17 +7,18 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { systemClock } from "../clock.ts";
 import { ProcessTable } from "../process_tree.ts";
+import { detectSandbox, sandboxWrapper } from "../sandbox.ts";
 import {
-  claudeConfigPaths,
-  detectSandbox,
   type PathInfo,
   SANDBOX_BIN,
   sandboxCommand,
+} from "../sandbox_bwrap.ts";
+import {
+  claudeConfigPaths,
   type SandboxEngine,
   type SandboxSpec,
   SandboxUnavailableError,
-  sandboxWrapper,
-} from "../sandbox.ts";
+} from "../sandbox_spec.ts";
 import {
   runtimeCommand,
   runtimeFiles,

@@ -7,7 +7,7 @@ import { parseConfig } from "../../config.ts";
 import type { JournalEntry } from "../../journal.ts";
 import { claudeEnvNames, mainRunArgs } from "../../launch.ts";
 import { TextLineStream } from "../../line_stream.ts";
-import { claudeConfigPaths } from "../../sandbox.ts";
+import { claudeConfigPaths } from "../../sandbox_spec.ts";
 import { readJournal } from "./journal_files.ts";
 import { processes } from "./spare_process.ts";
 import { type ClaudeStart, OWNER_ID, TEST_TOKEN } from "./bot_harness.ts";
