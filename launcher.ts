@@ -35,7 +35,7 @@ export interface LaunchRequest {
   marker: string;
 }
 
-/** The sandbox every session shares; each adds its own folders (see sandbox.ts). */
+/** The sandbox every session shares; each adds its own folders (see sandbox_spec.ts). */
 export type SharedSandbox = Omit<SandboxSpec, "workDir" | "uploadDir">;
 
 /**

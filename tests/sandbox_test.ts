@@ -1,6 +1,7 @@
-// Tests for sandbox.ts: the bwrap command line, a fake `claude` that tries
-// every way out (with the sandbox and without it, so the test can fail), and
-// ClaudeProcess, the marker and the clean stop through the sandbox.
+// Tests for the sandbox (sandbox.ts and its engines, sandbox_bwrap.ts and
+// sandbox_runtime.ts): the command lines, a fake `claude` that tries every way
+// out (in each engine and without one, so the test can fail), and
+// ClaudeProcess, the marker and the clean stop through each engine.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
