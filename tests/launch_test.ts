@@ -649,6 +649,25 @@ const results = {
 console.log(JSON.stringify(results));
 `;
 
+/** Runs `deno run <args>` (flags, probe script, its arguments) and returns the probe's JSON report. */
+async function runProbe(
+  args: string[],
+  options: { cwd: string; env: Record<string, string> },
+): Promise<unknown> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...args],
+    cwd: options.cwd,
+    clearEnv: true,
+    env: options.env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(15_000),
+  }).output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  return JSON.parse(new TextDecoder().decode(stdout));
+}
+
 Deno.test("main.ts's flags allow DATA_DIR, the API, ps and its own variables, and deny the rest", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ct-probe-" });
   const api = Deno.serve(
@@ -675,28 +694,20 @@ Deno.test("main.ts's flags allow DATA_DIR, the API, ps and its own variables, an
     });
     const flags = args.slice(0, args.indexOf(MAIN_PATH));
 
-    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        ...flags,
-        probePath,
-        dataDir,
-        outsideDir,
-        apiRoot,
-        // The same host on another port is another destination.
-        `http://127.0.0.1:${api.addr.port + (api.addr.port < 65535 ? 1 : -1)}`,
-      ],
+    const results = await runProbe([
+      ...flags,
+      probePath,
+      dataDir,
+      outsideDir,
+      apiRoot,
+      // The same host on another port is another destination.
+      `http://127.0.0.1:${api.addr.port + (api.addr.port < 65535 ? 1 : -1)}`,
+    ], {
       cwd: dir,
-      clearEnv: true,
       env: { ...env, UNLISTED_SECRET: "not for the bot" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(15_000),
-    }).output();
+    });
 
-    assert.equal(code, 0, new TextDecoder().decode(stderr));
-    assert.deepEqual(JSON.parse(new TextDecoder().decode(stdout)), {
+    assert.deepEqual(results, {
       writeDataDir: "ok",
       readDataDir: "ok",
       writeOutside: "NotCapable",
@@ -776,19 +787,18 @@ Deno.test("main.ts's flags let the bot read projects and Claude's conversations 
     });
     const flags = args.slice(0, args.indexOf(MAIN_PATH));
 
-    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: ["run", ...flags, probePath, projectsDir, outsideDir, configDir],
+    const results = await runProbe([
+      ...flags,
+      probePath,
+      projectsDir,
+      outsideDir,
+      configDir,
+    ], {
       cwd: dir,
-      clearEnv: true,
-      env,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(15_000),
-    }).output();
+      env: env,
+    });
 
-    assert.equal(code, 0, new TextDecoder().decode(stderr));
-    assert.deepEqual(JSON.parse(new TextDecoder().decode(stdout)), {
+    assert.deepEqual(results, {
       readProject: "ok",
       writeProject: "NotCapable",
       readOutside: "NotCapable",
@@ -823,27 +833,19 @@ Deno.test("the wizard's flags allow its directory, the API and its variables, an
     const args = setupRunArgs(env, { dir: setupDir });
     const flags = args.slice(0, args.indexOf(SETUP_PATH));
 
-    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        ...flags,
-        probePath,
-        setupDir,
-        outsideDir,
-        apiRoot,
-        `http://127.0.0.1:${api.addr.port + (api.addr.port < 65535 ? 1 : -1)}`,
-      ],
+    const results = await runProbe([
+      ...flags,
+      probePath,
+      setupDir,
+      outsideDir,
+      apiRoot,
+      `http://127.0.0.1:${api.addr.port + (api.addr.port < 65535 ? 1 : -1)}`,
+    ], {
       cwd: dir,
-      clearEnv: true,
       env: { ...env, UNLISTED_SECRET: "not for the wizard" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(15_000),
-    }).output();
+    });
 
-    assert.equal(code, 0, new TextDecoder().decode(stderr));
-    assert.deepEqual(JSON.parse(new TextDecoder().decode(stdout)), {
+    assert.deepEqual(results, {
       writeDataDir: "ok",
       readDataDir: "ok",
       writeOutside: "NotCapable",
