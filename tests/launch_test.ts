@@ -2,6 +2,7 @@
 // launcher process, and a probe run under exactly those flags to show what
 // they allow and deny.
 import assert from "node:assert/strict";
+import { denoDir } from "./fakes/bot_process.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BOT_ENV_VARS, ConfigError, parseConfig } from "../config.ts";
@@ -42,16 +43,10 @@ function flagValue(args: string[], flag: string): string | undefined {
 async function launcherEnv(
   extra: Record<string, string> = {},
 ): Promise<Record<string, string>> {
-  const { stdout } = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).output();
   return {
     PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
     NO_COLOR: "1",
-    DENO_DIR: JSON.parse(new TextDecoder().decode(stdout)).denoDir,
+    DENO_DIR: await denoDir(),
     ...extra,
   };
 }

@@ -2,6 +2,7 @@
 // start` run as real processes in a temp copy of the repository, with stdin
 // piped (or a terminal from `script`), against the fake Bot API.
 import assert from "node:assert/strict";
+import { denoDir } from "./fakes/bot_process.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setupRunArgs } from "../launch.ts";
@@ -22,16 +23,10 @@ async function wizardEnv(
   dir: string,
   extra: Record<string, string>,
 ): Promise<Record<string, string>> {
-  const { stdout } = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).output();
   return {
     PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
     NO_COLOR: "1",
-    DENO_DIR: JSON.parse(new TextDecoder().decode(stdout)).denoDir,
+    DENO_DIR: await denoDir(),
     HOME: join(dir, "home"),
     // An absolute path that does not exist: Claude Code is "not installed".
     CLAUDE_BIN: join(dir, "no-claude"),

@@ -52,7 +52,7 @@ export async function within<T>(
 }
 
 /** Deno's cache, so the bot and the fake claude find their modules although HOME moved. */
-async function denoDir(): Promise<string> {
+export async function denoDir(): Promise<string> {
   const { stdout } = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json"],
     stdin: "null",
