@@ -7,21 +7,6 @@ import { chatKeyOf, InboundJournal } from "../journal.ts";
 import { MAX_QUOTE_CHARS, quotedText, withQuote } from "../reply_context.ts";
 import { BotHarness, OWNER_ID } from "./fakes/bot_harness.ts";
 
-/** The text of every user turn the fake claudes received, oldest first. */
-async function userTexts(bot: BotHarness): Promise<string[]> {
-  return (await bot.claudeInputs())
-    .filter((i) => i.stdin.type === "user")
-    .map((i) => {
-      const { content } = (i.stdin as { message: { content: unknown } })
-        .message;
-      // A text-only turn is a plain string; with images, a list of blocks.
-      return typeof content === "string" ? content : (content as {
-        type: string;
-        text?: string;
-      }[]).filter((b) => b.type === "text").map((b) => b.text).join("");
-    });
-}
-
 Deno.test("quotedText() prefers the partial quote, then the replied text or caption", () => {
   const replied = { text: "line one\nline two" };
   assert.equal(
@@ -74,7 +59,7 @@ Deno.test("a reply to the bot's answer reaches Claude with the answer quoted fir
   bot.api.sendText("explain this", { replyTo: answer.message_id });
   await bot.waitForMessage(/echo: \[The user is replying/);
   assert.deepEqual(
-    (await userTexts(bot)).at(-1),
+    (await bot.claudeUserTexts()).at(-1),
     [
       "[The user is replying to this earlier message:]",
       "> echo: the plan",
@@ -92,7 +77,7 @@ Deno.test("a partial quote of the user's own message reaches Claude, not the who
   });
   await bot.waitForMessage(/echo: \[The user is replying/);
   assert.equal(
-    (await userTexts(bot)).at(-1),
+    (await bot.claudeUserTexts()).at(-1),
     "[The user is replying to this earlier message:]\n> step two\n\nand this part?",
   );
 });
@@ -111,7 +96,7 @@ Deno.test("an ordinary message in a forum topic carries no quote", async () => {
     topicName: "api",
   };
   await bot.ask("plain in a topic", /echo: plain in a topic/, topic);
-  assert.deepEqual(await userTexts(bot), ["plain in a topic"]);
+  assert.deepEqual(await bot.claudeUserTexts(), ["plain in a topic"]);
 });
 
 Deno.test("a reply replayed from the journal after a crash keeps its quote", async () => {
@@ -130,7 +115,7 @@ Deno.test("a reply replayed from the journal after a crash keeps its quote", asy
   });
   await bot.waitForMessage(/echo: \[The user is replying/);
   assert.equal(
-    (await userTexts(bot)).at(-1),
+    (await bot.claudeUserTexts()).at(-1),
     "[The user is replying to this earlier message:]\n> the earlier answer\n\nwhy?",
   );
 });

@@ -19,21 +19,6 @@ function voiceEnv(fake: FakeTranscriber): Record<string, string> {
   };
 }
 
-/** The text of every user turn the fake claudes received, oldest first. */
-async function userTexts(bot: BotHarness): Promise<string[]> {
-  return (await bot.claudeInputs())
-    .filter((i) => i.stdin.type === "user")
-    .map((i) => {
-      const { content } = (i.stdin as { message: { content: unknown } })
-        .message;
-      // A text-only turn is a plain string; with images, a list of blocks.
-      return typeof content === "string" ? content : (content as {
-        type: string;
-        text?: string;
-      }[]).filter((b) => b.type === "text").map((b) => b.text).join("");
-    });
-}
-
 /** Journal entries on disk, any chat, any state. */
 async function journalFiles(dataDir: string): Promise<string[]> {
   const found: string[] = [];
@@ -67,7 +52,7 @@ Deno.test("a voice note is shown as a 🎤 quote, then its transcript reaches Cl
       texts.findIndex((t) => t.startsWith("echo:")),
     "the quote comes before the answer",
   );
-  assert.deepEqual(await userTexts(bot), ["Please list the files"]);
+  assert.deepEqual(await bot.claudeUserTexts(), ["Please list the files"]);
 
   const [request] = fake.requests;
   assert.equal(fake.requests.length, 1);
@@ -94,7 +79,7 @@ Deno.test("audio files and audio documents are transcribed under their own names
     fake.requests.map((r) => [r.files.file.name, r.files.file.type]),
     [["memo.mp3", "audio/mpeg"], ["call.m4a", "audio/mp4"]],
   );
-  assert.equal((await userTexts(bot)).length, 2);
+  assert.equal((await bot.claudeUserTexts()).length, 2);
 });
 
 Deno.test("a failed transcription runs no turn, and Retry transcribes again", async (t) => {
@@ -109,7 +94,7 @@ Deno.test("a failed transcription runs no turn, and Retry transcribes again", as
       /Could not transcribe the voice note: the transcription service answered with an error \(HTTP 500\)\. Nothing was sent to Claude\. Tap Retry/,
     );
     await bot.idle();
-    assert.deepEqual(await userTexts(bot), [], "Claude got nothing");
+    assert.deepEqual(await bot.claudeUserTexts(), [], "Claude got nothing");
     assert.ok(
       !bot.api.messages().some((m) => m.text.startsWith("🎤")),
       "no transcript shown",
@@ -128,7 +113,7 @@ Deno.test("a failed transcription runs no turn, and Retry transcribes again", as
       await bot.waitForMessage(/no speech was recognised/);
       fake.behaviour = { kind: "text", text: "third attempt" };
       await bot.ask("/retry", /echo: third attempt/);
-      assert.deepEqual(await userTexts(bot), [
+      assert.deepEqual(await bot.claudeUserTexts(), [
         "second attempt",
         "third attempt",
       ]);
@@ -165,7 +150,7 @@ Deno.test("without TRANSCRIBE_API_URL a voice note gets the how-to and nothing i
   bot.api.sendAudio("song.mp3", AUDIO);
   await bot.waitForMessage(/Voice notes are off/, { after: 1 });
   await bot.ask("typed", /echo: typed/);
-  assert.deepEqual(await userTexts(bot), ["typed"]);
+  assert.deepEqual(await bot.claudeUserTexts(), ["typed"]);
   assert.equal(fake.requests.length, 0);
   assert.equal((await journalFiles(bot.dataDir)).length, 1, "only the text");
 });

@@ -178,6 +178,21 @@ export class BotHarness implements AsyncDisposable {
     }[];
   }
 
+  /** The text of every user turn the fake claudes received, oldest first. */
+  async claudeUserTexts(): Promise<string[]> {
+    return (await this.claudeInputs())
+      .filter((i) => i.stdin.type === "user")
+      .map((i) => {
+        const { content } = (i.stdin as { message: { content: unknown } })
+          .message;
+        // A text-only turn is a plain string; with images, a list of blocks.
+        return typeof content === "string" ? content : (content as {
+          type: string;
+          text?: string;
+        }[]).filter((b) => b.type === "text").map((b) => b.text).join("");
+      });
+  }
+
   async #claudeLog(): Promise<Record<string, unknown>[]> {
     try {
       const text = await Deno.readTextFile(join(this.dir, "claude.log"));
