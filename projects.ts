@@ -1,7 +1,12 @@
 // Finds the user's projects, the git repositories that PROJECTS_DIRS names,
 // gives each a unique name, and reads their status for /projects.
 import { basename, isAbsolute, join } from "node:path";
-import { type Git, type RepositoryStatus, repositoryStatus } from "./git.ts";
+import {
+  type Git,
+  pathExists,
+  type RepositoryStatus,
+  repositoryStatus,
+} from "./git.ts";
 
 /** A git repository the user can open a session in. */
 export interface Project {
@@ -214,14 +219,9 @@ function assignNames(
   });
 }
 
-async function isRepository(dir: string): Promise<boolean> {
-  try {
-    await Deno.lstat(join(dir, ".git"));
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
+/** A `.git` folder, or the `.git` file of a worktree or submodule. */
+function isRepository(dir: string): Promise<boolean> {
+  return pathExists(join(dir, ".git"));
 }
 
 async function isDirectory(path: string): Promise<boolean> {
