@@ -9,7 +9,10 @@ set -eu
 cd "$(dirname "$0")"
 if [ -z "${DENO:-}" ]; then
   DENO=$(npx --prefer-offline -y deno@2.9.6 eval 'console.log(Deno.execPath())' 2>/dev/null) ||
-    DENO=$(command -v deno)
+    DENO=$(command -v deno) || {
+    echo "start.sh: no Deno found: install Node.js (for npx), or set DENO" >&2
+    exit 1
+  }
 fi
 launch() {
   "$DENO" run --quiet --allow-env --allow-read=.env launch.ts "$@"
