@@ -98,8 +98,7 @@ async function buildApp(
   const spawn = options.spawn ?? systemSpawn;
   const sandbox = await detectSandbox(config.sandboxMode, {
     spawn,
-    network: config.sandboxNetwork,
-    dataDir: config.dataDir,
+    network: { domains: config.sandboxNetwork, dataDir: config.dataDir },
   });
   if (!sandbox.isActive && sandbox.problem) {
     log(`Warning: Claude runs without a sandbox: ${sandbox.problem}`);

@@ -8,11 +8,16 @@ import {
   probeDisk,
   sandboxCommand,
 } from "./sandbox_bwrap.ts";
-import { runtimeProbeProblem, runtimeWrapper } from "./sandbox_runtime.ts";
+import {
+  clearRuntimeTemp,
+  runtimeProbeProblem,
+  runtimeWrapper,
+} from "./sandbox_runtime.ts";
 import {
   checkSpec,
   prepareFolders,
   type SandboxMode,
+  SandboxSetupError,
   type SandboxSpec,
   type SandboxStatus,
   SandboxUnavailableError,
@@ -24,20 +29,24 @@ import type { CommandWrapper } from "./subprocess.ts";
  * Finds out whether the sandbox can run, by running `bwrap … true` once with
  * the namespaces Claude will get (a missing package, a kernel or AppArmor that
  * refuses user namespaces, and a Deno without `--allow-run=bwrap` all show here).
- * With `network`, srt runs `true` instead, under those domains.
- * @param options.network CLAUDE_SANDBOX_NETWORK: the domains Claude may
- *   reach. A list is a demand: when srt cannot run, or CLAUDE_SANDBOX is
- *   off, the start is refused in every mode rather than leave the network open
- * @param options.dataDir where srt's settings files go (needed with `network`)
+ * With `network`, srt runs `true` instead, under those domains, and the
+ * sessions' temp folders a previous run left are removed.
+ * @param options.network CLAUDE_SANDBOX_NETWORK's domains, and DATA_DIR, where
+ *   srt's files go. A list is a demand: when srt cannot run, or CLAUDE_SANDBOX
+ *   is off, the start is refused in every mode rather than leave the network
+ *   open. An empty list is no list.
  * @throws {SandboxUnavailableError} in `on` mode when it cannot run, and
  *   whenever `network` lists a domain the sandbox cannot enforce
  */
 export async function detectSandbox(
   mode: SandboxMode,
-  options: { spawn: SpawnFn; network?: readonly string[]; dataDir?: string },
+  options: {
+    spawn: SpawnFn;
+    network?: { domains: readonly string[]; dataDir: string };
+  },
 ): Promise<SandboxStatus> {
-  const { network = [] } = options;
-  if (network.length > 0) {
+  const { network } = options;
+  if (network && network.domains.length > 0) {
     if (mode === "off") {
       throw new SandboxUnavailableError(
         "CLAUDE_SANDBOX_NETWORK restricts the sandbox's network, but " +
@@ -45,14 +54,14 @@ export async function detectSandbox(
           "CLAUDE_SANDBOX_NETWORK",
       );
     }
-    if (options.dataDir === undefined) {
-      throw new TypeError("detectSandbox() needs dataDir with a network list");
-    }
-    const problem = await runtimeProbeProblem(options.spawn, {
-      network,
-      dataDir: options.dataDir,
-    });
+    const problem = await runtimeProbeProblem(options.spawn, network);
     if (problem !== undefined) throw new SandboxUnavailableError(problem);
+    try {
+      clearRuntimeTemp(network.dataDir);
+    } catch (error) {
+      if (!(error instanceof SandboxSetupError)) throw error;
+      throw new SandboxUnavailableError(error.message);
+    }
     return { isActive: true, engine: "sandbox-runtime" };
   }
   if (mode === "off") return { isActive: false, reason: "off" };
@@ -72,9 +81,10 @@ export function sandboxWrapper(spec: SandboxSpec): CommandWrapper {
   checkSpec(spec);
   const { network = [] } = spec;
   if (network.length > 0) {
+    const wrap = runtimeWrapper(spec, network);
     return (command) => {
       prepareFolders(spec);
-      return runtimeWrapper(spec, network)(command);
+      return wrap(command);
     };
   }
   return (command) => {

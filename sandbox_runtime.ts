@@ -3,7 +3,7 @@
 // own, and lets it out only through srt's proxy, which admits the listed
 // domains. The filesystem rules are those of sandbox_bwrap.ts, in srt's terms.
 
-import { dirname, join, relative } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isWithin } from "./paths.ts";
 import {
@@ -52,20 +52,52 @@ export interface RuntimeSettings {
 /**
  * Where the bot keeps one session's srt files, inside DATA_DIR (which the
  * sandbox hides): the settings file and the session's private temp folder.
- * Named after the upload folder, which no two sessions share (a working dir
- * can be: two sessions on one repository), encoded into one file name.
+ * Named by a short hash of the upload folder, which no two sessions share (a
+ * working dir can be: two sessions on one repository); short, because unix
+ * sockets that tools make in TMPDIR have a 108-byte path limit.
  */
 export function runtimeFiles(
   paths: Pick<RuntimeSandboxPaths, "dataDir" | "uploadDir">,
 ): { settings: string; tmpDir: string } {
-  // Dots encoded too, so no name can be "." or "..".
-  const key = encodeURIComponent(relative(paths.dataDir, paths.uploadDir))
-    .replaceAll(".", "%2E");
-  const dir = join(paths.dataDir, "sandbox");
+  const key = shortHash(paths.uploadDir);
   return {
-    settings: join(dir, `${key}.json`),
-    tmpDir: join(dir, "tmp", key),
+    settings: join(runtimeDir(paths.dataDir), `${key}.json`),
+    tmpDir: join(runtimeDir(paths.dataDir), "tmp", key),
   };
+}
+
+/**
+ * Removes every session's temp folder: at start, before any srt runs, so an
+ * archived or renamed session leaves nothing behind for long.
+ * @throws {SandboxSetupError} when one cannot be removed
+ */
+export function clearRuntimeTemp(dataDir: string): void {
+  removeTree(join(runtimeDir(dataDir), "tmp"));
+}
+
+function runtimeDir(dataDir: string): string {
+  return join(dataDir, "sandbox");
+}
+
+/**
+ * 56 bits of cyrb53 (a well-known non-cryptographic string hash) in hex:
+ * enough to keep a handful of sessions' names apart, with no `node:crypto`
+ * (1 MB resident) for it.
+ */
+function shortHash(text: string): string {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ code, 2654435761);
+    h2 = Math.imul(h2 ^ code, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^
+    Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^
+    Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(16)
+    .padStart(14, "0");
 }
 
 /**
@@ -89,17 +121,24 @@ export function runtimeSettings(
     !isWithin(path, paths.dataDir)
   );
   return {
-    network: {
-      allowedDomains: [...domains],
-      deniedDomains: [],
-      strictAllowlist: true,
-    },
+    network: networkSettings(domains),
     filesystem: {
       denyRead: [paths.dataDir, join(paths.botDir, ".env"), ...paths.hide],
       allowRead: own,
       allowWrite: [...new Set([...own, ...config, ...writable])],
       denyWrite: [],
     },
+  };
+}
+
+/** Only `domains`, and never a question (srt could ask a callback). */
+function networkSettings(
+  domains: readonly string[],
+): RuntimeSettings["network"] {
+  return {
+    allowedDomains: [...domains],
+    deniedDomains: [],
+    strictAllowlist: true,
   };
 }
 
@@ -152,16 +191,12 @@ export function runtimeWrapper(
 /** Runs `srt … true` with the allow-list; its refusal, if any, in one line. */
 export async function runtimeProbeProblem(
   spawn: SpawnFn,
-  options: { network: readonly string[]; dataDir: string },
+  network: { domains: readonly string[]; dataDir: string },
 ): Promise<string | undefined> {
-  const settings = join(options.dataDir, "sandbox", "probe.json");
+  const settings = join(runtimeDir(network.dataDir), "probe.json");
   try {
     writeSettings(settings, {
-      network: {
-        allowedDomains: [...options.network],
-        deniedDomains: [],
-        strictAllowlist: true,
-      },
+      network: networkSettings(network.domains),
       filesystem: {
         denyRead: [],
         allowRead: [],
@@ -215,16 +250,43 @@ function writeSettings(path: string, settings: RuntimeSettings): void {
  * @throws {SandboxSetupError} when it cannot be emptied or created
  */
 function emptyFolder(dir: string): void {
-  try {
-    Deno.removeSync(dir, { recursive: true });
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) {
-      throw new SandboxSetupError(dir, String(error), { cause: error });
-    }
-  }
+  removeTree(dir);
   try {
     Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (error) {
     throw new SandboxSetupError(dir, String(error), { cause: error });
+  }
+}
+
+/**
+ * Removes `dir` and what is in it, if it is there. Claude ran as the bot's
+ * user and may have left a folder without write permission (`chmod 500`):
+ * such folders are made writable again and the removal retried once.
+ * @throws {SandboxSetupError} when it cannot be removed
+ */
+function removeTree(dir: string): void {
+  try {
+    Deno.removeSync(dir, { recursive: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    if (!(error instanceof Deno.errors.PermissionDenied)) {
+      throw new SandboxSetupError(dir, String(error), { cause: error });
+    }
+    try {
+      makeWritable(dir);
+      Deno.removeSync(dir, { recursive: true });
+    } catch (retryError) {
+      throw new SandboxSetupError(dir, String(retryError), {
+        cause: retryError,
+      });
+    }
+  }
+}
+
+/** Gives the owner full access to `dir` and every folder below it. */
+function makeWritable(dir: string): void {
+  Deno.chmodSync(dir, 0o700);
+  for (const entry of Deno.readDirSync(dir)) {
+    if (entry.isDirectory) makeWritable(join(dir, entry.name));
   }
 }

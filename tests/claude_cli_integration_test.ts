@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { systemClock } from "../clock.ts";
 import { systemSpawn } from "../spawner.ts";
-import { detectSandbox, sandboxWrapper } from "../sandbox.ts";
+import { sandboxWrapper } from "../sandbox.ts";
 import {
   type ClaudeExit,
   ClaudeProcess,
@@ -19,6 +19,7 @@ import type { ClaudeEvent } from "../stream_json.ts";
 import { listClaudeSessions } from "../claude_history.ts";
 import { BotHarness, OWNER_ID } from "./fakes/bot_harness.ts";
 import { GitSandbox } from "./fakes/git_repo.ts";
+import { sandboxEngines, TEST_DOMAINS } from "./fakes/sandbox_engines.ts";
 import { processes } from "./fakes/spare_process.ts";
 import { pollUntil } from "./fakes/wait.ts";
 import {
@@ -396,32 +397,11 @@ integrationTest(
   },
 );
 
-const sandboxStatus = await detectSandbox("auto", { spawn: systemSpawn });
-/** The fake API by a name sandbox-runtime's proxy admits (it refuses bare IPs not listed). */
-const NETWORK = ["localhost"];
-const runtimeStatus = await (async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "sandbox_probe_" });
-  try {
-    return await detectSandbox("on", {
-      spawn: systemSpawn,
-      network: NETWORK,
-      dataDir,
-    }).catch(() => ({ isActive: false }));
-  } finally {
-    await Deno.remove(dataDir, { recursive: true });
-  }
-})();
-
-for (
-  const { engine, isAvailable } of [
-    { engine: "bubblewrap", isAvailable: sandboxStatus.isActive },
-    { engine: "sandbox-runtime", isAvailable: runtimeStatus.isActive },
-  ]
-) {
+for (const { engine, skip } of await sandboxEngines()) {
   Deno.test({
     name:
       `the real CLI answers inside the sandbox (${engine}), and a new sandboxed process resumes the conversation`,
-    ignore: !isClaudeInstalled || !isAvailable,
+    ignore: !isClaudeInstalled || skip !== undefined,
     fn: async () => {
       await using sandbox = Sandbox.create();
       const dataDir = join(sandbox.cwd, "..", "data");
@@ -438,7 +418,8 @@ for (
         botDir: join(sandbox.cwd, ".."),
         writable: [],
         hide: [],
-        ...(isRuntime ? { network: NETWORK } : {}),
+        // The fake API by a name srt's proxy admits (not a bare IP).
+        ...(isRuntime ? { network: TEST_DOMAINS } : {}),
       });
       // Through srt's proxy, the only way out of its empty network.
       const env = isRuntime

@@ -4,8 +4,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { OWNER_ID, TEST_TOKEN } from "./fakes/bot_harness.ts";
-import { detectSandbox } from "../sandbox.ts";
-import { systemSpawn } from "../spawner.ts";
+import { sandboxEngines } from "./fakes/sandbox_engines.ts";
 import { processes } from "./fakes/spare_process.ts";
 import {
   BotProcess,
@@ -351,16 +350,11 @@ Deno.test("start.sh replaces itself with the bot: one process, which answers and
   await assertStopsCleanly(script, claudePid);
 });
 
-for (
-  const { engine, env } of [
-    { engine: "bubblewrap", env: {} },
-    { engine: "sandbox-runtime", env: { CLAUDE_SANDBOX_NETWORK: "localhost" } },
-  ]
-) {
+for (const { engine, env, skip } of await sandboxEngines()) {
   Deno.test({
     name:
       `main.ts under its scoped flags runs Claude in the sandbox (${engine}); after kill -9 nothing of it is left and the session resumes`,
-    ignore: !await isSandboxAvailable(env.CLAUDE_SANDBOX_NETWORK),
+    ignore: skip !== undefined,
     fn: async () => {
       await using sandbox = await Sandbox.create();
       // The fake's log and state, outside its working dir, must be writable.
@@ -411,22 +405,4 @@ for (
       assert.ok(starts[1].argv.includes("--resume"), "resumed, not anew");
     },
   });
-}
-
-/** Whether the sandbox (with a network list: sandbox-runtime) can run here. */
-async function isSandboxAvailable(network?: string): Promise<boolean> {
-  const dataDir = await Deno.makeTempDir({ prefix: "sandbox_probe_" });
-  try {
-    await detectSandbox("on", {
-      spawn: systemSpawn,
-      network: network ? [network] : [],
-      dataDir,
-    });
-    return true;
-  } catch (error) {
-    console.warn(`main_test.ts: a sandbox test is ignored: ${error}`);
-    return false;
-  } finally {
-    await Deno.remove(dataDir, { recursive: true });
-  }
 }

@@ -5,51 +5,12 @@
 // reason) where its engine cannot run.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { detectSandbox } from "../sandbox.ts";
-import { SandboxUnavailableError } from "../sandbox_spec.ts";
-import { systemSpawn } from "../spawner.ts";
 import { BotHarness, OWNER_ID } from "./fakes/bot_harness.ts";
 import type { ManualClock } from "./fakes/manual_clock.ts";
+import { sandboxEngines } from "./fakes/sandbox_engines.ts";
 import { processes } from "./fakes/spare_process.ts";
 
-const sandbox = await detectSandbox("auto", { spawn: systemSpawn });
-const NETWORK = "localhost";
-const runtimeProblem = await (async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "sandbox_probe_" });
-  try {
-    await detectSandbox("on", {
-      spawn: systemSpawn,
-      network: [NETWORK],
-      dataDir,
-    });
-    return undefined;
-  } catch (error) {
-    if (!(error instanceof SandboxUnavailableError)) throw error;
-    return error.problem;
-  } finally {
-    await Deno.remove(dataDir, { recursive: true });
-  }
-})();
-
-const ENGINES: {
-  engine: string;
-  env: Record<string, string>;
-  skip?: string;
-}[] = [
-  {
-    engine: "bubblewrap",
-    env: {},
-    skip: sandbox.isActive ? undefined : sandbox.problem,
-  },
-  {
-    engine: "sandbox-runtime",
-    env: { CLAUDE_SANDBOX_NETWORK: NETWORK },
-    skip: runtimeProblem,
-  },
-];
-
-for (const { engine, env, skip } of ENGINES) {
-  if (skip) console.warn(`sandbox_e2e_test.ts (${engine}) ignored: ${skip}`);
+for (const { engine, env, skip } of await sandboxEngines()) {
   Deno.test({
     name:
       `a sandboxed session (${engine}) answers, suspends, resumes with history and leaves nothing behind`,

@@ -30,6 +30,11 @@ import { type SpawnFn, systemSpawn } from "../spawner.ts";
 import type { ClaudeEvent } from "../stream_json.ts";
 import { type ClaudeExit, ClaudeProcess } from "../subprocess.ts";
 import { createFakeClaudeBin } from "./fakes/claude_bin.ts";
+import {
+  bwrapProblem,
+  runtimeProblem,
+  TEST_DOMAINS,
+} from "./fakes/sandbox_engines.ts";
 import { pollUntil, withDeadline } from "./fakes/wait.ts";
 
 const ESCAPE_CLAUDE = fileURLToPath(
@@ -38,41 +43,21 @@ const ESCAPE_CLAUDE = fileURLToPath(
 const FAKE_TOKEN = "123456:FAKE-TOKEN-only-for-the-sandbox-test";
 const WAIT_MS = 20_000;
 
-const status = await detectSandbox("auto", { spawn: systemSpawn });
-const NO_SANDBOX = status.isActive
-  ? undefined
-  : `the sandbox cannot run here: ${status.problem}`;
+const NO_SANDBOX = await bwrapProblem();
 if (NO_SANDBOX) console.warn(`\n!!! SKIPPING sandbox tests: ${NO_SANDBOX}\n`);
-
-/** The allow-list of the sandbox-runtime tests: the host's loopback by name. */
-const ALLOWED_DOMAINS = ["localhost"];
-const NO_RUNTIME = await runtimeProblem();
+const NO_RUNTIME = await runtimeProblem() ?? await curlProblem();
 if (NO_RUNTIME) {
   console.warn(`\n!!! SKIPPING sandbox-runtime tests: ${NO_RUNTIME}\n`);
 }
 
-/** Why sandbox-runtime (CLAUDE_SANDBOX_NETWORK) cannot be tested here, if it cannot. */
-async function runtimeProblem(): Promise<string | undefined> {
-  const dataDir = await Deno.makeTempDir({ prefix: "sandbox_probe_" });
-  try {
-    await detectSandbox("on", {
-      spawn: systemSpawn,
-      network: ALLOWED_DOMAINS,
-      dataDir,
-    });
-    const curl = await systemSpawn("curl", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    }).status.catch(() => undefined);
-    return curl?.success ? undefined : "curl is not installed";
-  } catch (error) {
-    return error instanceof SandboxUnavailableError
-      ? error.problem
-      : String(error);
-  } finally {
-    await Deno.remove(dataDir, { recursive: true });
-  }
+/** The escape fake's network ways out use curl. */
+async function curlProblem(): Promise<string | undefined> {
+  const curl = await systemSpawn("curl", {
+    args: ["--version"],
+    stdout: "null",
+    stderr: "null",
+  }).status.catch(() => undefined);
+  return curl?.success ? undefined : "curl is not installed";
 }
 
 /** Each engine and why its tests are skipped here, if they are. */
@@ -149,7 +134,7 @@ class World implements AsyncDisposable {
   /** The spec for `engine`: sandbox-runtime is chosen by a network list. */
   specFor(engine: SandboxEngine): SandboxSpec {
     return engine === "sandbox-runtime"
-      ? { ...this.spec, network: ALLOWED_DOMAINS }
+      ? { ...this.spec, network: TEST_DOMAINS }
       : this.spec;
   }
 
@@ -308,6 +293,7 @@ Deno.test("sandbox: without it, the same fake reaches every way out (the test ca
     await world.exists(join(world.spec.dataDir, "state", "planted.json")),
   );
   assert.ok(await world.exists(world.signalFile), "the bot was signalled");
+  assert.ok(await world.exists(join("/tmp", world.tmpProbe)), "the host /tmp");
 });
 
 /** A path probe over a fixed table, for command-line tests. */
@@ -581,20 +567,19 @@ for (const { engine, skip } of ENGINES) {
   });
 }
 
-Deno.test("detectSandbox() with CLAUDE_SANDBOX_NETWORK: refused when off or when srt cannot run, never unrestricted", async () => {
+Deno.test("detectSandbox() with CLAUDE_SANDBOX_NETWORK: refused when off or when srt is missing, never unrestricted", async () => {
+  const network = { domains: ["api.anthropic.com"], dataDir: "/nonexistent" };
+  await assert.rejects(
+    detectSandbox("off", { spawn: systemSpawn, network }),
+    { name: "SandboxUnavailableError", message: /CLAUDE_SANDBOX is off/ },
+  );
   const dataDir = await Deno.makeTempDir({ prefix: "sandbox_probe_" });
   try {
-    const network = ["api.anthropic.com"];
-    await assert.rejects(
-      detectSandbox("off", { spawn: systemSpawn, network, dataDir }),
-      { name: "SandboxUnavailableError", message: /CLAUDE_SANDBOX is off/ },
-    );
     for (const mode of ["auto", "on"] as const) {
       await assert.rejects(
         detectSandbox(mode, {
           spawn: failingSpawn(new Deno.errors.NotFound("srt")),
-          network,
-          dataDir,
+          network: { ...network, dataDir },
         }),
         {
           name: "SandboxUnavailableError",
@@ -602,31 +587,44 @@ Deno.test("detectSandbox() with CLAUDE_SANDBOX_NETWORK: refused when off or when
         },
       );
     }
-    // srt itself refuses a bad list (a bare "*" would allow everything).
-    const refused = await detectSandbox("auto", {
-      spawn: systemSpawn,
-      network: ["*"],
-      dataDir,
-    }).then(() => undefined, (error: Error) => error.message);
-    assert.match(refused ?? "started with *", /srt\) cannot run/);
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
 });
 
 Deno.test({
-  name: "detectSandbox() with CLAUDE_SANDBOX_NETWORK runs sandbox-runtime",
+  name:
+    "detectSandbox() with CLAUDE_SANDBOX_NETWORK runs sandbox-runtime, refuses a list srt refuses, and clears the last run's temp folders",
   ignore: NO_RUNTIME !== undefined,
   fn: async () => {
     const dataDir = await Deno.makeTempDir({ prefix: "sandbox_probe_" });
     try {
+      // A folder Claude left without write permission is removed too.
+      const leftover = join(dataDir, "sandbox", "tmp", "old", "locked");
+      await Deno.mkdir(leftover, { recursive: true });
+      await Deno.writeTextFile(join(leftover, "f"), "x");
+      await Deno.chmod(leftover, 0o500);
       assert.deepEqual(
         await detectSandbox("auto", {
           spawn: systemSpawn,
-          network: ALLOWED_DOMAINS,
-          dataDir,
+          network: { domains: TEST_DOMAINS, dataDir },
         }),
         { isActive: true, engine: "sandbox-runtime" },
+      );
+      assert.deepEqual(
+        [...Deno.readDirSync(join(dataDir, "sandbox"))].map((e) => e.name),
+        ["probe.json"],
+      );
+      // Our config lets "*.com" through; srt does not, and says why.
+      await assert.rejects(
+        detectSandbox("auto", {
+          spawn: systemSpawn,
+          network: { domains: ["*.com"], dataDir },
+        }),
+        {
+          name: "SandboxUnavailableError",
+          message: /srt\) cannot run .*Invalid domain pattern/,
+        },
       );
     } finally {
       await Deno.remove(dataDir, { recursive: true });
@@ -645,13 +643,14 @@ Deno.test("runtimeSettings() says the bwrap rules in srt's terms: DATA_DIR hidde
     hide: ["/etc/bot.env"],
   };
   const files = runtimeFiles(paths);
-  assert.equal(files.settings, "/data/sandbox/uploads%2F1001%2Fs1.json");
-  assert.equal(files.tmpDir, "/data/sandbox/tmp/uploads%2F1001%2Fs1");
-  assert.equal(
-    runtimeFiles({ dataDir: "/data", uploadDir: "/" }).tmpDir,
-    "/data/sandbox/tmp/%2E%2E",
-    "never a name that leads out of the folder",
-  );
+  // One short name per upload folder (a session's own), stable across runs.
+  const [, key] = /^\/data\/sandbox\/([0-9a-f]{14})\.json$/.exec(
+    files.settings,
+  ) ?? assert.fail(files.settings);
+  assert.equal(files.tmpDir, `/data/sandbox/tmp/${key}`);
+  assert.deepEqual(runtimeFiles({ ...paths }), files);
+  const other = runtimeFiles({ ...paths, uploadDir: "/data/uploads/1001/s2" });
+  assert.notEqual(other.tmpDir, files.tmpDir);
   assert.deepEqual(runtimeSettings(paths, ["api.anthropic.com"]), {
     network: {
       allowedDomains: ["api.anthropic.com"],

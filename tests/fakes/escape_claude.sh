@@ -65,6 +65,8 @@ ability read-workdir grep -q 'WORK-NOT[E]' "$ESCAPE_WORK_DIR/readme.txt"
 ability write-workdir touch "$ESCAPE_WORK_DIR/written-by-claude"
 ability write-uploads touch "$ESCAPE_UPLOAD_DIR/written-by-claude"
 ability write-tmp touch "${TMPDIR:-/tmp}/$ESCAPE_TMP_PROBE"
+# /tmp itself too: the test then looks for the file in the host's /tmp.
+touch "/tmp/$ESCAPE_TMP_PROBE" 2>/dev/null
 ability reach-listed-domain [ "$(web "http://localhost:$ESCAPE_NET_PORT/")" = yes ]
 ability write-claude-config touch "$HOME/.claude/written-by-claude"
 ability write-elsewhere touch "$ESCAPE_ELSEWHERE"
