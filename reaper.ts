@@ -75,16 +75,32 @@ export async function reapOrphans(options: {
   };
 }
 
+/** Programs that run the script their first argument names. */
+const INTERPRETERS = new Set([
+  "node",
+  "bun",
+  "deno",
+  "sh",
+  "bash",
+  "dash",
+  "python",
+  "python3",
+]);
+
 /**
- * CLAUDE_BIN may be a wrapper script run by an interpreter, so the program
- * and the word after it count (argv[0] and argv[1], before the first option).
- * Later words are skipped: Claude's Bash tool wrapper carries paths such as
- * `/tmp/claude-<hex>-cwd` in its `-c` script, and the sandbox-runtime's socat
- * relays name `/tmp/claude-http-<hex>.sock`.
+ * Whether a marked process is Claude rather than one of its tools, by its
+ * command line: the program is CLAUDE_BIN or named like Claude, or an
+ * interpreter runs a script of that name (a wrapper, or the CLI's
+ * `…/claude-code/cli.js`). Other words never count: Claude's Bash tool
+ * wrapper carries `/tmp/claude-<hex>-cwd` in its `-c` script, sandbox-runtime's
+ * socat relays name `/tmp/claude-http-<hex>.sock`, and its helpers may live
+ * in a folder named `claude-telegram`.
  */
-function isClaudeProcess(args: string, claudeBin: string): boolean {
-  const words = args.split(" -", 1)[0].split(" ").slice(0, 2);
-  return words.some((word) =>
-    word.includes(claudeBin) || basename(word).includes("claude")
-  );
+export function isClaudeProcess(args: string, claudeBin: string): boolean {
+  const [program = "", script] = args.split(" -", 1)[0].split(" ");
+  if (program === claudeBin || basename(program).includes("claude")) {
+    return true;
+  }
+  return script !== undefined && INTERPRETERS.has(basename(program)) &&
+    (script === claudeBin || script.includes("claude"));
 }

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MARKER_ENV } from "../process_tree.ts";
-import { reapOrphans } from "../reaper.ts";
+import { isClaudeProcess, reapOrphans } from "../reaper.ts";
 import { killAll, processes, spawnQuiet } from "./fakes/spare_process.ts";
 
 /** A detached `setsid sleep 60` left behind the way Claude's Bash tool leaves one; resolves to its pid. */
@@ -150,4 +150,32 @@ Deno.test("reapOrphans() finds the last run's processes by their recorded marker
   } finally {
     await killAll([orphan, stranger]);
   }
+});
+
+Deno.test("isClaudeProcess() tells Claude and its wrappers from tools, sockets and helpers that merely mention claude", () => {
+  const claude = [
+    "/usr/local/bin/claude --print --verbose",
+    "claude -p",
+    "node /usr/lib/node_modules/@anthropic-ai/claude-code/cli.js --print",
+    "/bin/sh /tmp/t/claude",
+    "/opt/bin/my-agent --print",
+  ];
+  const tools = [
+    "/bin/bash -c -l source /tmp/claude-shell-snapshot-1.sh",
+    "socat UNIX-LISTEN:/tmp/claude-http-1f2e.sock,fork,reuseaddr",
+    "/opt/claude-telegram/tools/sandbox-runtime/node_modules/@anthropic-ai/" +
+    "sandbox-runtime/vendor/seccomp/x64/apply-seccomp /usr/bin/bash -c sh",
+    "sleep 60",
+    "deno run -A fake_claude.ts",
+  ];
+  for (const args of claude) {
+    assert.ok(
+      isClaudeProcess(
+        args,
+        args.startsWith("/opt/bin") ? "/opt/bin/my-agent" : "claude",
+      ),
+      args,
+    );
+  }
+  for (const args of tools) assert.ok(!isClaudeProcess(args, "claude"), args);
 });
