@@ -179,9 +179,11 @@ export class ClaudeProcess {
    */
   static start(options: ClaudeProcessOptions): ClaudeProcess {
     const command = { bin: options.bin, args: claudeArgs(options.settings) };
+    let spawned = command.bin;
     try {
       // Inside the try: a sandbox that cannot be set up is a failed start.
       const { bin, args } = options.wrap?.(command) ?? command;
+      spawned = bin;
       const child = options.spawn(bin, {
         args,
         cwd: options.cwd,
@@ -196,6 +198,16 @@ export class ClaudeProcess {
       });
       return new ClaudeProcess(child, options);
     } catch (error) {
+      if (spawned !== options.bin) {
+        // The sandbox's program is missing or refused, not Claude.
+        throw new ClaudeStartError(
+          options.bin,
+          "failed",
+          new Error(`the sandbox's program ${spawned} cannot run: ${error}`, {
+            cause: error,
+          }),
+        );
+      }
       const reason = error instanceof Deno.errors.NotFound
         ? "not_found"
         : error instanceof Deno.errors.PermissionDenied ||

@@ -483,7 +483,10 @@ Deno.test("ClaudeProcess.sendUserMessage() rejects once the process exited", asy
 Deno.test("ClaudeProcess.start() throws ClaudeStartError", async (t) => {
   await using workspace = await Workspace.create();
   /** The error start() throws; a process it started anyway is killed. */
-  const startError = async (bin: string): Promise<unknown> => {
+  const startError = async (
+    bin: string,
+    wrap?: CommandWrapper,
+  ): Promise<unknown> => {
     let process: ClaudeProcess;
     try {
       process = ClaudeProcess.start({
@@ -495,6 +498,7 @@ Deno.test("ClaudeProcess.start() throws ClaudeStartError", async (t) => {
         spawn: systemSpawn,
         clock: systemClock,
         processes,
+        wrap,
       });
     } catch (error) {
       return error;
@@ -516,6 +520,22 @@ Deno.test("ClaudeProcess.start() throws ClaudeStartError", async (t) => {
       await Deno.writeTextFile(bin, "#!/bin/sh\nexit 0\n");
       await Deno.chmod(bin, 0o644);
       assertStartError(await startError(bin), bin, "permission_denied");
+    },
+  );
+
+  await t.step(
+    "failed, naming the sandbox's program, when that is missing",
+    async () => {
+      const sandboxBin = join(workspace.dir, "no-such-sandbox");
+      const error = await startError(
+        workspace.bin,
+        (command) => ({ bin: sandboxBin, args: [command.bin] }),
+      );
+      assertStartError(error, workspace.bin, "failed");
+      assert.match(
+        (error as ClaudeStartError).detail ?? "",
+        /the sandbox's program .*no-such-sandbox cannot run/,
+      );
     },
   );
 });
