@@ -1,8 +1,8 @@
 #!/bin/sh
 # Does what `deno task start` does (the set-up wizard when there is no token
 # and a terminal to ask on, then the bot), but the bot replaces this shell
-# (exec): no task process stays resident beside it (about 22 MB, see
-# BENCHMARKS.md), and under systemd the main process is the bot itself.
+# (exec): no task process stays resident beside it (about 22 MB RSS, 4 MB of
+# it its own; BENCHMARKS.md), and under systemd the main process is the bot.
 # Deno: $DENO, else the pinned one through npx (as the README's commands),
 # else `deno` on PATH.
 set -eu

@@ -229,10 +229,11 @@ export function tableRows(results: BenchResults): Row[] {
     );
     // Under start.sh the bot is the only process: the same main.ts with the
     // same flags as the "Bot RSS" rows above.
+    // (Only if start.sh really left one process.)
     for (
       const [launcher, extraMb] of [
         ["deno task start (task + bot)", wrapperMb],
-        ["start.sh (the bot alone)", 0],
+        ["start.sh (the bot alone)", mem.script.processes === 1 ? 0 : NaN],
       ] as const
     ) {
       const live1 = round(extraMb + mem.rssMbLive1);
