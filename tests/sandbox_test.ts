@@ -28,7 +28,11 @@ import {
 } from "../sandbox_runtime.ts";
 import { type SpawnFn, systemSpawn } from "../spawner.ts";
 import type { ClaudeEvent } from "../stream_json.ts";
-import { type ClaudeExit, ClaudeProcess } from "../subprocess.ts";
+import {
+  type ClaudeExit,
+  ClaudeProcess,
+  type ClaudeSettings,
+} from "../subprocess.ts";
 import { createFakeClaudeBin } from "./fakes/claude_bin.ts";
 import {
   bwrapProblem,
@@ -452,7 +456,11 @@ class SandboxedClaude implements AsyncDisposable {
   constructor(
     world: World,
     bin: string,
-    options: { engine: SandboxEngine; env?: Record<string, string> },
+    options: {
+      engine: SandboxEngine;
+      env?: Record<string, string>;
+      settings?: ClaudeSettings;
+    },
   ) {
     this.process = ClaudeProcess.start({
       bin,
@@ -463,7 +471,7 @@ class SandboxedClaude implements AsyncDisposable {
         FAKE_CLAUDE_STATE_DIR: join(world.spec.claudeConfig.dir, "fake"),
         ...options.env,
       },
-      settings: {},
+      settings: options.settings ?? {},
       marker: this.marker,
       spawn: systemSpawn,
       clock: systemClock,
@@ -563,6 +571,41 @@ for (const { engine, skip } of ENGINES) {
       // along. srt passes it on to its own bwrap, which does the same.
       if (engine === "bubblewrap") assert.equal(exit.signal, "SIGTERM");
       assert.deepEqual(await processes.findMarked(claude.marker), []);
+    },
+  });
+}
+
+for (const { engine, skip } of ENGINES) {
+  Deno.test({
+    name:
+      `sandbox (${engine}): Claude gets its arguments exactly, however they are quoted`,
+    ignore: skip !== undefined,
+    fn: async () => {
+      await using world = await World.create();
+      const bin = await createFakeClaudeBin(
+        await Deno.makeTempDir({ dir: world.root }),
+      );
+      // srt joins argv into one shell command line: quotes, $( ), ; and
+      // newlines in a persona must arrive as they were, and run nothing.
+      const persona = `It's "quoted" $(touch pwned) \`id\`; echo \\ *\n` +
+        "second line\ttab 'single' \u00e9";
+      const log = join(world.spec.workDir, "claude.log");
+      await using claude = new SandboxedClaude(world, bin, {
+        engine,
+        env: { FAKE_CLAUDE_LOG: log },
+        settings: {
+          appendSystemPrompt: persona,
+          allowedTools: ["Bash(git status:*)", "Read"],
+        },
+      });
+      await claude.turn("hello");
+      const [start] = (await Deno.readTextFile(log)).split("\n")
+        .filter(Boolean).map((line) => JSON.parse(line))
+        .filter((line) => "argv" in line);
+      const argv: string[] = start.argv;
+      assert.equal(argv[argv.indexOf("--append-system-prompt") + 1], persona);
+      assert.ok(argv.includes("Bash(git status:*)"), argv.join(" "));
+      assert.ok(!await world.exists(join(world.spec.workDir, "pwned")));
     },
   });
 }
