@@ -60,6 +60,12 @@ export function mainRunArgs(
   // The sandbox reads what it binds and masks, and creates Claude's config
   // when it is missing (Claude cannot in a read-only HOME).
   const isSandboxed = config.sandboxMode !== "off";
+  // srt runs the sandbox when the network is restricted, bwrap otherwise.
+  const engine = !isSandboxed
+    ? undefined
+    : config.sandboxNetwork.length > 0
+    ? SANDBOX_RUNTIME_BIN
+    : SANDBOX_BIN;
   const claudeConfig = isSandboxed && options.claudeConfig
     ? [options.claudeConfig.dir, options.claudeConfig.file].filter((p) =>
       p !== undefined
@@ -74,10 +80,11 @@ export function mainRunArgs(
     ...(config.claudeConfigDir
       ? [join(config.claudeConfigDir, "projects")]
       : []),
-    ...(isSandboxed
+    // The bwrap sandbox looks up what it binds and masks (srt does that
+    // itself), and the program when it lies under /tmp.
+    ...(engine === SANDBOX_BIN
       ? [
         join(options.botDir, ".env"),
-        // The sandbox looks the program up when it lies under /tmp.
         ...(isAbsolute(config.claudeBin) ? [config.claudeBin] : []),
         ...config.sandboxWritable,
         ...config.sandboxHide,
@@ -129,12 +136,7 @@ export function mainRunArgs(
       [
         config.claudeBin,
         ...HELPER_BINARIES,
-        // The sandbox's engine: srt when the network is restricted.
-        ...(!isSandboxed
-          ? []
-          : config.sandboxNetwork.length > 0
-          ? [SANDBOX_RUNTIME_BIN]
-          : [SANDBOX_BIN]),
+        ...(engine ? [engine] : []),
       ].join(",")
     }`,
     mainPath,

@@ -164,7 +164,7 @@ Deno.test("mainRunArgs() lets a sandboxed Claude's wrapper run bwrap, read what 
   ]);
 });
 
-Deno.test("mainRunArgs() with CLAUDE_SANDBOX_NETWORK lets the bot run sandbox-runtime, and read an absolute CLAUDE_BIN", () => {
+Deno.test("mainRunArgs() with CLAUDE_SANDBOX_NETWORK lets the bot run sandbox-runtime instead of bwrap, and read no more than it needs", () => {
   const config = parseConfig({
     ...MINIMAL,
     DATA_DIR: "/srv/bot/data",
@@ -183,11 +183,11 @@ Deno.test("mainRunArgs() with CLAUDE_SANDBOX_NETWORK lets the bot run sandbox-ru
     "git",
     SANDBOX_RUNTIME_BIN,
   ]);
-  assert.ok(
-    flagValue(args, "--allow-read")?.split(",").includes(
-      "/opt/claude/bin/claude",
-    ),
-  );
+  // srt looks its paths up itself: the bot reads only its own and Claude's.
+  assert.deepEqual(flagValue(args, "--allow-read")?.split(","), [
+    "/srv/bot/data",
+    "/home/u/.claude",
+  ]);
   const off = mainRunArgs(
     parseConfig({ ...MINIMAL, CLAUDE_SANDBOX: "off" }, "/srv/bot"),
     { claudeEnvNames: [], botDir: "/srv/bot" },
