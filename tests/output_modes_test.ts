@@ -251,9 +251,10 @@ Deno.test({
       error_code: 404,
       description: "Not Found: method not found",
     });
-    // A turn that streams for half a second: its first draft's 404 is read
-    // while it runs (an instant answer would cancel the draft before that).
-    await turn(bot, "!slow 500");
+    // A turn that streams for two seconds: its first draft (sent at the
+    // first delta) has its 404 read while the turn runs, with room for a
+    // loaded machine; an instant answer would cancel the draft before that.
+    await turn(bot, "!slow 2000");
     assert.equal(bot.api.messages().at(-1)!.text, "slow reply");
     const again = await turn(bot, "!tools 3");
     assert.ok(!again.some((line) => line.startsWith("draft")), "edits only");
