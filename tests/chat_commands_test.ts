@@ -2,6 +2,7 @@
 // clock): each command's argument checks, its effect on the chat's sessions
 // and the HTML it answers with.
 import assert from "node:assert/strict";
+import { memorySessions } from "./fakes/memory_sessions.ts";
 import { ChatCommands } from "../chat_commands.ts";
 import { BUILT_IN_PERSONAS } from "../personas.ts";
 import {
@@ -9,11 +10,7 @@ import {
   SessionNameError,
   UnknownSessionError,
 } from "../session_errors.ts";
-import { SessionRegistry } from "../sessions.ts";
-import { SessionStore } from "../store.ts";
 import type { TurnOutcome } from "../turn.ts";
-import { ManualClock } from "./fakes/manual_clock.ts";
-import { memoryClaudeStarter } from "./fakes/memory_claude.ts";
 import { TurnRecording } from "./fakes/turn_recording.ts";
 import { pollUntil, withDeadline } from "./fakes/wait.ts";
 
@@ -28,21 +25,10 @@ const START_MS = Date.UTC(2026, 0, 1, 12);
  * Claude; the one place that knows how sessions are built and sent to.
  */
 async function setUp(options: { dailyBudgetUsd?: number } = {}) {
-  const dir = await Deno.makeTempDir({ prefix: "ct-chat-commands-" });
-  const clock = new ManualClock(START_MS);
-  const store = new SessionStore({ dataDir: dir, clock });
-  await store.init();
-  const claude = memoryClaudeStarter();
-  const sessions = new SessionRegistry({
-    store,
-    clock,
-    launch: claude.start,
-    instanceId: "00000000-0000-4000-8000-000000000000",
+  const { dir, clock, claude, sessions } = await memorySessions({
     defaultIdleTimeoutMs: DEFAULT_TIMEOUT_MS,
-    claudeDefaults: { permissionMode: "acceptEdits", allowedTools: [] },
-    graceMs: 1000,
+    startMs: START_MS,
   });
-  await sessions.load();
   const commands = new ChatCommands({
     sessions,
     clock,

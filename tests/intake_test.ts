@@ -3,37 +3,23 @@
 // files a test hands over. Checks the journal's path through a turn, arrival
 // order, downloads, refusals, recovery and Retry.
 import assert from "node:assert/strict";
+import { memorySessions } from "./fakes/memory_sessions.ts";
 import { Approvals } from "../approvals.ts";
 import { type FileSource, FileTooLargeError, TurnIntake } from "../intake.ts";
 import { InboundJournal, type JournalInput } from "../journal.ts";
 import { Outbox } from "../outbox.ts";
-import { SessionRegistry } from "../sessions.ts";
-import { SessionStore } from "../store.ts";
 import { readJournal } from "./fakes/journal_files.ts";
-import { ManualClock } from "./fakes/manual_clock.ts";
 import { MemoryChat } from "./fakes/memory_chat.ts";
-import { memoryClaudeStarter } from "./fakes/memory_claude.ts";
 import { pollUntil } from "./fakes/wait.ts";
 
 const CHAT_ID = 1001;
 const CHAT = String(CHAT_ID);
 
 async function setUp(files: FileSource = { download: () => fail() }) {
-  const dataDir = await Deno.makeTempDir({ prefix: "ct-intake-" });
-  const clock = new ManualClock(1_000_000);
-  const store = new SessionStore({ dataDir, clock });
-  await store.init();
-  const claude = memoryClaudeStarter();
-  const sessions = new SessionRegistry({
-    store,
-    clock,
-    launch: claude.start,
-    instanceId: "00000000-0000-4000-8000-000000000000",
+  const { dir: dataDir, clock, claude, sessions } = await memorySessions({
     defaultIdleTimeoutMs: 60_000,
-    claudeDefaults: { permissionMode: "acceptEdits", allowedTools: [] },
-    graceMs: 1000,
+    startMs: 1_000_000,
   });
-  await sessions.load();
   const journal = new InboundJournal({ dataDir, clock });
   await journal.load();
   const chat = new MemoryChat(clock);

@@ -3,16 +3,11 @@
 // Tests wait for facts (a process's input, its exit, a recorded update),
 // never for a number of ticks.
 import assert from "node:assert/strict";
+import { memorySessions } from "./fakes/memory_sessions.ts";
 import { SessionExistsError, SessionNameError } from "../session_errors.ts";
 import * as setting from "../session_settings.ts";
-import { SessionRegistry } from "../sessions.ts";
-import { SessionStore } from "../store.ts";
 import type { TurnInput } from "../turn.ts";
-import { ManualClock } from "./fakes/manual_clock.ts";
-import {
-  type MemoryClaude,
-  memoryClaudeStarter,
-} from "./fakes/memory_claude.ts";
+import type { MemoryClaude } from "./fakes/memory_claude.ts";
 import { TurnRecording } from "./fakes/turn_recording.ts";
 import { pollUntil } from "./fakes/wait.ts";
 
@@ -23,21 +18,12 @@ async function setUp(
   dataDir?: string,
   options: { refuseResumes?: boolean } = {},
 ) {
-  const dir = dataDir ?? await Deno.makeTempDir({ prefix: "ct-sessions-" });
-  const clock = new ManualClock(1_000_000);
-  const store = new SessionStore({ dataDir: dir, clock });
-  await store.init();
-  const claude = memoryClaudeStarter(options);
-  const sessions = new SessionRegistry({
-    store,
-    clock,
-    launch: claude.start,
-    instanceId: "00000000-0000-4000-8000-000000000000",
+  const { dir, clock, claude, sessions } = await memorySessions({
     defaultIdleTimeoutMs: TIMEOUT_MS,
-    claudeDefaults: { permissionMode: "acceptEdits", allowedTools: [] },
-    graceMs: 1000,
+    startMs: 1_000_000,
+    dataDir,
+    refuseResumes: options.refuseResumes,
   });
-  await sessions.load();
   return {
     dir,
     clock,
